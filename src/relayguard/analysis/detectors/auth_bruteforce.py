@@ -1,0 +1,162 @@
+"""auth-bruteforce: SASL failures per client IP, and per username across IPs (password spraying).
+
+Failures come from the explicit failure lines of every MTA. Postfix also counts failed AUTH
+commands in its ``disconnect ... auth=0/N`` summary; those are added only for the part not
+already explained by failure lines of the same smtpd process, so nothing is counted twice
+(a client that aborts AUTH leaves no failure line at all).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import ClassVar
+
+from relayguard.analysis.detectors.base import Context, Detector, Evidence, Span
+from relayguard.findings import Finding, Severity, Subject
+from relayguard.logs import events as E
+from relayguard.logs.events import Event
+
+_MAX_SESSIONS = 10_000
+_MAX_USERS_PER_IP = 50
+_MAX_IPS_PER_USER = 200
+
+
+class _IpState:
+    __slots__ = ("evidence", "recent", "span", "triggered", "users")
+
+    def __init__(self, threshold: int) -> None:
+        self.span = Span()
+        self.recent: deque[float] = deque(maxlen=max(1, threshold))
+        # min_failures failures fell inside one window at some point
+        self.triggered = False
+        self.users: dict[str, int] = {}
+        self.evidence = Evidence()
+
+
+class _UserState:
+    __slots__ = ("evidence", "ips", "span")
+
+    def __init__(self) -> None:
+        self.span = Span()
+        self.ips: dict[str, int] = {}
+        self.evidence = Evidence()
+
+
+class AuthBruteforce(Detector):
+    indicator = "auth-bruteforce"
+    events: ClassVar[tuple[str, ...]] = (E.AUTH_FAILURE, E.CONNECT, E.DISCONNECT)
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.s = ctx.config.detectors.auth_bruteforce
+        self.by_ip: dict[str, _IpState] = {}
+        self.by_user: dict[str, _UserState] = {}
+        # failure lines seen per live smtpd process, to reconcile with disconnect counters
+        self.sessions: dict[tuple[str, int | None], int] = {}
+
+    def on_event(self, ev: Event) -> None:
+        t = ev.type
+        if t == E.AUTH_FAILURE:
+            self._failure(ev, 1)
+            if ev.mta == "postfix":
+                key = (ev.host, ev.pid)
+                self.sessions[key] = self.sessions.get(key, 0) + 1
+        elif t == E.CONNECT:
+            if ev.mta == "postfix" and ev.pid is not None:
+                if len(self.sessions) >= _MAX_SESSIONS:
+                    self.sessions.clear()
+                self.sessions[(ev.host, ev.pid)] = 0
+        elif ev.auth_failed:
+            explained = self.sessions.pop((ev.host, ev.pid), 0)
+            if ev.auth_failed > explained:
+                self._failure(ev, ev.auth_failed - explained)
+        else:
+            self.sessions.pop((ev.host, ev.pid), None)
+
+    def _failure(self, ev: Event, n: int) -> None:
+        ip = ev.client_ip
+        t = ev.time
+        if ip:
+            st = self.by_ip.get(ip)
+            if st is None:
+                st = self.by_ip[ip] = _IpState(self.s.min_failures)
+            st.span.add(t, n)
+            st.evidence.add(ev.raw)
+            if not st.triggered:
+                stamp = 0.0 if t is None else t
+                for _ in range(min(n, self.s.min_failures)):
+                    st.recent.append(stamp)
+                full = len(st.recent) == st.recent.maxlen
+                st.triggered = full and stamp - st.recent[0] <= self.s.window
+            user = ev.sasl_username
+            if user and (user in st.users or len(st.users) < _MAX_USERS_PER_IP):
+                st.users[user] = st.users.get(user, 0) + n
+        user = (ev.sasl_username or "").lower()
+        if user:
+            us = self.by_user.get(user)
+            if us is None:
+                us = self.by_user[user] = _UserState()
+            us.span.add(t, n)
+            us.evidence.add(ev.raw)
+            if ip and (ip in us.ips or len(us.ips) < _MAX_IPS_PER_USER):
+                us.ips[ip] = us.ips.get(ip, 0) + n
+
+    def finish(self) -> list[Finding]:
+        out: list[Finding] = []
+        for ip, st in self.by_ip.items():
+            if not st.triggered:
+                continue
+            n = st.span.count
+            severity = Severity.HIGH if n >= self.s.high_failures else Severity.MEDIUM
+            users = sorted(st.users.items(), key=lambda kv: (-kv[1], kv[0]))
+            rate = _per_minute(n, st.span.first, st.span.last)
+            targets = f" against {len(users)} account(s)" if users else ""
+            out.append(
+                Finding(
+                    indicator=self.indicator,
+                    severity=severity,
+                    subject=Subject("ip", ip),
+                    title=f"{n} failed SASL logins from {ip}{targets}",
+                    first_seen=st.span.first,
+                    last_seen=st.span.last,
+                    count=n,
+                    evidence=st.evidence.lines(),
+                    mitigations=["ban-ip", "limit-auth-attempts"],
+                    details={
+                        "failures": n,
+                        "per_minute": rate,
+                        "usernames": [{"value": u, "count": c} for u, c in users[:20]],
+                    },
+                )
+            )
+        for user, us in self.by_user.items():
+            if len(us.ips) < self.s.spray_min_ips or us.span.count < self.s.spray_min_failures:
+                continue
+            n = us.span.count
+            ips = sorted(us.ips.items(), key=lambda kv: (-kv[1], kv[0]))
+            out.append(
+                Finding(
+                    indicator=self.indicator,
+                    severity=Severity.MEDIUM,
+                    subject=Subject("sasl_user", user),
+                    title=f"{n} failed logins as {user} from {len(ips)} addresses (spraying)",
+                    first_seen=us.span.first,
+                    last_seen=us.span.last,
+                    count=n,
+                    evidence=us.evidence.lines(),
+                    mitigations=["limit-auth-attempts", "ban-ip", "reset-password"],
+                    details={
+                        "failures": n,
+                        "per_minute": _per_minute(n, us.span.first, us.span.last),
+                        "ips": [{"value": i, "count": c} for i, c in ips[:20]],
+                    },
+                    related=[Subject("ip", i) for i, _ in ips[:20]],
+                )
+            )
+        return out
+
+
+def _per_minute(n: int, first: float | None, last: float | None) -> float:
+    if first is None or last is None or last - first < 60:
+        return float(n)
+    return round(n / ((last - first) / 60), 2)

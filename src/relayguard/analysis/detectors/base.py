@@ -1,0 +1,89 @@
+"""What every detector is: a small object fed events and recipients, asked for findings at the end.
+
+A detector never reads files or clocks: time comes from the events. It keeps bounded state
+(counters, small deques, the first and last evidence lines) so a 5 GB log costs what a 5 MB
+one does.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import ClassVar
+
+from relayguard.analysis.locality import LocalDomains, TrustedNetworks
+from relayguard.analysis.messages import Message
+from relayguard.config import Config
+from relayguard.findings import MAX_EVIDENCE, Finding
+from relayguard.logs.events import Event
+
+
+@dataclass(slots=True)
+class Context:
+    config: Config
+    local: LocalDomains
+    trusted: TrustedNetworks
+
+
+class Detector:
+    indicator: ClassVar[str]
+    # Event types passed to on_event.
+    events: ClassVar[tuple[str, ...]] = ()
+    # Whether on_recipient is called for each new recipient of a message.
+    wants_recipients: ClassVar[bool] = False
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def on_event(self, ev: Event) -> None:  # pragma: no cover - default does nothing
+        pass
+
+    def on_recipient(self, msg: Message, ev: Event, external: bool) -> None:  # pragma: no cover
+        pass
+
+    def finish(self) -> list[Finding]:
+        raise NotImplementedError
+
+
+class Evidence:
+    """The first and the last lines of something: how it started and where it is now."""
+
+    __slots__ = ("first", "last", "seen")
+
+    def __init__(self, limit: int = MAX_EVIDENCE) -> None:
+        self.first: list[str] = []
+        self.last: deque[str] = deque(maxlen=max(1, limit // 2))
+        self.seen = 0
+
+    def add(self, line: str) -> None:
+        self.seen += 1
+        if len(self.first) < (self.last.maxlen or 1):
+            self.first.append(line)
+        else:
+            self.last.append(line)
+
+    def lines(self) -> list[str]:
+        out = list(self.first)
+        skipped = self.seen - len(self.first) - len(self.last)
+        if skipped > 0:
+            out.append(f"... {skipped} more lines ...")
+        out.extend(self.last)
+        return out
+
+
+class Span:
+    """First and last time something was seen, and how often."""
+
+    __slots__ = ("count", "first", "last")
+
+    def __init__(self) -> None:
+        self.first: float | None = None
+        self.last: float | None = None
+        self.count = 0
+
+    def add(self, t: float | None, n: int = 1) -> None:
+        self.count += n
+        if t is not None:
+            if self.first is None:
+                self.first = t
+            self.last = t

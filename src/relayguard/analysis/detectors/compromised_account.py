@@ -1,0 +1,375 @@
+"""compromised-account: a login that followed a password attack, or an unusual login then a burst.
+
+Two ways an account is judged taken over:
+
+1. *After failures.* A successful SASL login for user U from IP X, within ``window`` seconds of
+   at least ``min_failures`` failures against U or from X. How bad depends on who failed:
+   X itself attacked (failed against several usernames, or failed as often as the brute-force
+   threshold) -> critical; X's /24 or /64 did -> critical; other attacking IPs did -> high;
+   only a few failures against U from a network U never used before -> medium (maybe the user
+   mistyped on a new device). Failures from U's usual networks alone are a user mistyping.
+2. *New network, then a burst.* U has a history of ``known_logins`` logins, logs in from a /24
+   or /64 never seen for U, and within ``burst_window`` sends to ``new_network_burst`` external
+   recipients -> high.
+
+After the takeover every external recipient U mails is counted, so the finding tells the whole
+story: the attack, the login, and what was sent since (messages, recipients, domains, forged
+sender domains).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import ClassVar
+
+from relayguard.analysis.detectors.base import Context, Detector, Evidence
+from relayguard.analysis.locality import domain_of, network_of
+from relayguard.analysis.messages import Message
+from relayguard.findings import Finding, Severity, Subject, TimelineEntry
+from relayguard.logs import events as E
+from relayguard.logs.events import Event, iso_time
+
+_MAX_FAILS_KEPT = 256
+_MAX_NETWORKS = 64
+_MAX_USERS_PER_IP = 32
+_MAX_DOMAINS = 5000
+
+
+class _IpFailures:
+    __slots__ = ("times", "total", "users")
+
+    def __init__(self) -> None:
+        self.times: deque[float] = deque(maxlen=_MAX_FAILS_KEPT)
+        self.users: set[str] = set()
+        self.total = 0
+
+
+class _UserAuth:
+    __slots__ = ("evidence", "fails", "logins", "networks")
+
+    def __init__(self) -> None:
+        self.fails: deque[tuple[float, str]] = deque(maxlen=_MAX_FAILS_KEPT)
+        self.logins = 0
+        self.networks: dict[str, int] = {}
+        self.evidence = Evidence(6)
+
+
+class _Takeover:
+    __slots__ = (
+        "domains",
+        "evidence",
+        "failing_ips",
+        "failures",
+        "first_failure",
+        "first_message",
+        "how",
+        "ip",
+        "last_failure",
+        "last_message",
+        "login_line",
+        "messages",
+        "method",
+        "other_logins",
+        "recipients",
+        "sender_domains",
+        "severity",
+        "time",
+    )
+
+    def __init__(self, time: float, ip: str, how: str, severity: Severity) -> None:
+        self.time = time
+        self.ip = ip
+        self.how = how
+        self.severity = severity
+        self.method: str | None = None
+        self.failures = 0
+        self.failing_ips: dict[str, int] = {}
+        self.first_failure: float | None = None
+        self.last_failure: float | None = None
+        self.login_line = ""
+        self.messages = 0
+        self.recipients = 0
+        self.domains: set[str] = set()
+        self.sender_domains: dict[str, int] = {}
+        self.first_message: float | None = None
+        self.last_message: float | None = None
+        self.other_logins: dict[str, int] = {}
+        self.evidence = Evidence(8)
+
+
+class _Candidate:
+    __slots__ = ("ip", "line", "method", "recipients", "time")
+
+    def __init__(self, time: float, ip: str, line: str, method: str | None) -> None:
+        self.time = time
+        self.ip = ip
+        self.line = line
+        self.method = method
+        self.recipients = 0
+
+
+class CompromisedAccount(Detector):
+    indicator = "compromised-account"
+    events: ClassVar[tuple[str, ...]] = (E.AUTH_FAILURE, E.AUTH_SUCCESS, E.QUEUED)
+    wants_recipients = True
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.s = ctx.config.detectors.compromised_account
+        self.attack_threshold = ctx.config.detectors.auth_bruteforce.min_failures
+        self.ip_fails: dict[str, _IpFailures] = {}
+        self.users: dict[str, _UserAuth] = {}
+        self.takeovers: dict[str, _Takeover] = {}
+        self.candidates: dict[str, _Candidate] = {}
+
+    # --- events --------------------------------------------------------------------------
+    def on_event(self, ev: Event) -> None:
+        t = ev.type
+        if t == E.AUTH_FAILURE:
+            self._failure(ev)
+        elif t == E.AUTH_SUCCESS or (t == E.QUEUED and ev.sasl_username and ev.mta != "postfix"):
+            self._success(ev)
+
+    def _failure(self, ev: Event) -> None:
+        t = ev.time or 0.0
+        ip = ev.client_ip or ""
+        user = (ev.sasl_username or "").lower()
+        if ip:
+            st = self.ip_fails.get(ip)
+            if st is None:
+                st = self.ip_fails[ip] = _IpFailures()
+            st.times.append(t)
+            st.total += 1
+            if user and len(st.users) < _MAX_USERS_PER_IP:
+                st.users.add(user)
+        if user:
+            ua = self._user(user)
+            ua.fails.append((t, ip))
+            ua.evidence.add(ev.raw)
+
+    def _user(self, user: str) -> _UserAuth:
+        ua = self.users.get(user)
+        if ua is None:
+            ua = self.users[user] = _UserAuth()
+        return ua
+
+    def _is_attacker(self, ip: str, since: float) -> bool:
+        st = self.ip_fails.get(ip)
+        if st is None:
+            return False
+        recent = sum(1 for x in st.times if x >= since)
+        return len(st.users) >= 2 or recent >= self.attack_threshold
+
+    def _success(self, ev: Event) -> None:
+        user = (ev.sasl_username or "").lower()
+        ip = ev.client_ip or ""
+        t = ev.time or 0.0
+        takeover = self.takeovers.get(user)
+        if takeover is not None:
+            if ip and ip != takeover.ip and len(takeover.other_logins) < 50:
+                takeover.other_logins[ip] = takeover.other_logins.get(ip, 0) + 1
+            return
+        ua = self._user(user)
+        since = t - self.s.window
+        fails = [(ft, fip) for ft, fip in ua.fails if ft >= since]
+        ip_state = self.ip_fails.get(ip) if ip else None
+        ip_recent = sum(1 for x in ip_state.times if x >= since) if ip_state else 0
+        net = network_of(ip) if ip else ""
+        known_net = net in ua.networks
+        verdict = self._judge(ip, net, known_net, fails, ip_recent, since)
+        if verdict is not None:
+            how, severity = verdict
+            self._take_over(user, ev, how, severity, fails, since)
+        elif ip and ua.logins >= self.s.known_logins and not known_net:
+            if user not in self.candidates:
+                self.candidates[user] = _Candidate(t, ip, ev.raw, ev.sasl_method)
+        ua.logins += 1
+        if net and (known_net or len(ua.networks) < _MAX_NETWORKS):
+            ua.networks[net] = ua.networks.get(net, 0) + 1
+
+    def _judge(
+        self,
+        ip: str,
+        net: str,
+        known_net: bool,
+        fails: list[tuple[float, str]],
+        ip_recent: int,
+        since: float,
+    ) -> tuple[str, Severity] | None:
+        """(how, severity) when this login looks like a takeover, else None."""
+        if len(fails) < self.s.min_failures and ip_recent < self.s.min_failures:
+            return None
+        if ip and (self._is_attacker(ip, since) or ip_recent >= self.attack_threshold):
+            return "from the attacking IP", Severity.CRITICAL
+        failing = {fip for _, fip in fails if fip}
+        attackers = {fip for fip in failing if self._is_attacker(fip, since)}
+        if ip and any(network_of(a) == net for a in attackers):
+            return "from the attacking network", Severity.CRITICAL
+        if attackers:
+            return "after attacks from other IPs", Severity.HIGH
+        if ip in failing and known_net:
+            return None  # the user mistyped on a usual network
+        if not known_net:
+            return "from a new network after failed logins", Severity.MEDIUM
+        return None
+
+    def _take_over(
+        self,
+        user: str,
+        ev: Event,
+        how: str,
+        severity: Severity,
+        fails: list[tuple[float, str]],
+        since: float,
+    ) -> None:
+        ip = ev.client_ip or ""
+        tk = _Takeover(ev.time or 0.0, ip, how, severity)
+        tk.method = ev.sasl_method
+        tk.login_line = ev.raw
+        ua = self.users[user]
+        for ft, fip in fails:
+            if fip:
+                tk.failing_ips[fip] = tk.failing_ips.get(fip, 0) + 1
+        tk.failures = len(fails)
+        if ip and ip not in tk.failing_ips:
+            st = self.ip_fails.get(ip)
+            if st is not None:
+                tk.failing_ips[ip] = sum(1 for x in st.times if x >= since)
+                tk.failures += tk.failing_ips[ip]
+        if fails:
+            tk.first_failure = fails[0][0]
+            tk.last_failure = fails[-1][0]
+        elif ip in self.ip_fails:
+            times = [x for x in self.ip_fails[ip].times if x >= since]
+            tk.first_failure, tk.last_failure = (times[0], times[-1]) if times else (None, None)
+        for line in ua.evidence.lines():
+            tk.evidence.add(line)
+        tk.evidence.add(ev.raw)
+        self.takeovers[user] = tk
+        self.candidates.pop(user, None)
+
+    # --- recipients ----------------------------------------------------------------------
+    def on_recipient(self, msg: Message, ev: Event, external: bool) -> None:
+        user = msg.sasl_username
+        if not external or not user:
+            return
+        tk = self.takeovers.get(user)
+        if tk is None:
+            cand = self.candidates.get(user)
+            if cand is None:
+                return
+            t = ev.time or 0.0
+            if t - cand.time > self.s.burst_window:
+                del self.candidates[user]
+                return
+            cand.recipients += 1
+            if cand.recipients < self.s.new_network_burst:
+                return
+            tk = _Takeover(cand.time, cand.ip, "from a new network, then a burst", Severity.HIGH)
+            tk.method = cand.method
+            tk.login_line = cand.line
+            tk.evidence.add(cand.line)
+            self.takeovers[user] = tk
+            del self.candidates[user]
+            # the burst so far is counted from here on; record what triggered it
+            tk.recipients = cand.recipients - 1
+        if msg.time is not None and msg.time < tk.time:
+            return
+        tk.recipients += 1
+        if len(tk.domains) < _MAX_DOMAINS:
+            tk.domains.add(domain_of(ev.recipient))
+        if msg.external_recipients == 1:
+            tk.messages += 1
+            if tk.first_message is None:
+                tk.first_message = ev.time
+                tk.evidence.add(msg.first_line)
+            tk.evidence.add(ev.raw)
+            sdom = domain_of(msg.sender)
+            if sdom and not self.ctx.local.is_local(sdom) and len(tk.sender_domains) < 1000:
+                tk.sender_domains[sdom] = tk.sender_domains.get(sdom, 0) + 1
+        tk.last_message = ev.time
+
+    # --- findings ------------------------------------------------------------------------
+    def finish(self) -> list[Finding]:
+        return [self._finding(user, tk) for user, tk in self.takeovers.items()]
+
+    def _finding(self, user: str, tk: _Takeover) -> Finding:
+        n_ips = len(tk.failing_ips)
+        attack = (
+            f"after {tk.failures} failed logins from {n_ips} address(es)" if tk.failures else ""
+        )
+        sent = (
+            f"; then sent {tk.messages} messages to {tk.recipients} external recipients "
+            f"in {len(tk.domains)} domains"
+            if tk.messages
+            else "; no outbound mail seen since"
+        )
+        forged = sorted(tk.sender_domains.items(), key=lambda kv: (-kv[1], kv[0]))
+        if forged:
+            sent += f", with {len(forged)} sender domain(s) not ours"
+        title = f"{user} logged in from {tk.ip} {tk.how} {attack}".rstrip() + sent
+        timeline: list[TimelineEntry] = []
+        if tk.first_failure is not None:
+            timeline.append(
+                TimelineEntry(
+                    tk.first_failure,
+                    f"first of {tk.failures} failed logins ({_top(tk.failing_ips)})",
+                )
+            )
+            if tk.last_failure != tk.first_failure:
+                timeline.append(TimelineEntry(tk.last_failure, "last failed login"))
+        method = f" (SASL {tk.method})" if tk.method else ""
+        timeline.append(TimelineEntry(tk.time, f"successful login as {user} from {tk.ip}{method}"))
+        if tk.first_message is not None:
+            timeline.append(TimelineEntry(tk.first_message, "first external message"))
+            timeline.append(
+                TimelineEntry(
+                    tk.last_message,
+                    f"last external message seen: {tk.messages} messages, {tk.recipients} "
+                    f"recipients, {len(tk.domains)} domains so far",
+                )
+            )
+        for ip, n in list(tk.other_logins.items())[:5]:
+            timeline.append(TimelineEntry(None, f"also logged in from {ip} ({n}x)"))
+        related = [Subject("ip", tk.ip)] if tk.ip else []
+        related += [Subject("ip", ip) for ip in tk.failing_ips if ip != tk.ip][:20]
+        return Finding(
+            indicator=self.indicator,
+            severity=tk.severity,
+            subject=Subject("sasl_user", user),
+            title=title,
+            first_seen=tk.first_failure if tk.first_failure is not None else tk.time,
+            last_seen=tk.last_message if tk.last_message is not None else tk.time,
+            count=tk.messages,
+            evidence=tk.evidence.lines(),
+            mitigations=[
+                "reset-password",
+                "hold-queued-mail",
+                "review-account-logins",
+                "sender-login-maps",
+                "rate-limit-outbound",
+                "ban-ip",
+            ],
+            timeline=timeline,
+            details={
+                "login_ip": tk.ip,
+                "login_time": iso_time(tk.time),
+                "how": tk.how,
+                "failures_before": tk.failures,
+                "failing_ips": [{"value": i, "count": c} for i, c in tk.failing_ips.items()],
+                "messages_after": tk.messages,
+                "external_recipients_after": tk.recipients,
+                "recipient_domains_after": len(tk.domains),
+                "foreign_sender_domains": [{"value": d, "count": c} for d, c in forged[:20]],
+                "other_login_ips": dict(tk.other_logins),
+            },
+            related=related,
+        )
+
+
+def _top(counts: dict[str, int], n: int = 3) -> str:
+    items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    text = ", ".join(f"{k} x{v}" for k, v in items[:n])
+    if len(items) > n:
+        text += f", +{len(items) - n} more"
+    return text or "no IP logged"

@@ -1,0 +1,164 @@
+"""The analysis engine: feeds a stream of events to the correlator and the detectors.
+
+This is the hot path of ``relayguard analyze``: it runs once per parsed line, so it does
+little per event, dispatches by event type through a prebuilt table, and leaves the work to
+the few detectors that asked for that type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from relayguard.analysis.detectors import REGISTRY, Context, Detector
+from relayguard.analysis.incidents import build_incidents
+from relayguard.analysis.locality import (
+    MAILBOX_AGENTS,
+    LocalDomains,
+    TrustedNetworks,
+    domain_of,
+)
+from relayguard.analysis.messages import Correlator, Message
+from relayguard.analysis.result import AnalysisResult, InputStats, TrafficStats
+from relayguard.config import Config
+from relayguard.findings import Finding, verdict_for
+from relayguard.logs import events as E
+from relayguard.logs.events import Event
+
+_EXPIRE_EVERY = 1 << 16
+_MAX_TOP_KEYS = 50_000
+_TOP_N = 10
+_CORRELATED = frozenset(
+    {E.CLIENT, E.AUTH_SUCCESS, E.PICKUP, E.QUEUED, E.DELIVERY, E.NDR, E.REMOVED}
+)
+_LOCAL_TABLE_HINTS = ("local recipient table", "virtual mailbox table", "mailbox unavailable")
+
+
+class _Top:
+    """A counter that stays bounded: past the cap the rarest keys are dropped."""
+
+    __slots__ = ("counts",)
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def add(self, key: str, n: int = 1) -> None:
+        c = self.counts
+        c[key] = c.get(key, 0) + n
+        if len(c) > _MAX_TOP_KEYS:
+            keep = sorted(c.items(), key=lambda kv: -kv[1])[: _MAX_TOP_KEYS // 2]
+            self.counts = dict(keep)
+
+    def top(self) -> list[tuple[str, int]]:
+        return sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))[:_TOP_N]
+
+
+class Analyzer:
+    def __init__(self, config: Config) -> None:
+        a = config.analyze
+        self.local = LocalDomains(a.local_domains)
+        self.ctx = Context(config, self.local, TrustedNetworks(a.trusted_networks))
+        self.detectors: list[Detector] = [cls(self.ctx) for cls in REGISTRY]
+        self.handlers: dict[str, list[Callable[[Event], None]]] = {}
+        for det in self.detectors:
+            for t in det.events:
+                self.handlers.setdefault(t, []).append(det.on_event)
+        self.recipient_handlers = [d.on_recipient for d in self.detectors if d.wants_recipients]
+        self.correlator = Correlator(a.max_open_messages, a.message_max_age)
+        self.traffic = TrafficStats()
+        self.top = {
+            name: _Top()
+            for name in ("sasl_users", "senders", "client_ips", "recipient_domains")
+        }
+        self._n = 0
+        self._last_time: float | None = None
+
+    def feed_all(self, events: Iterable[Event]) -> None:
+        feed = self.feed
+        for ev in events:
+            feed(ev)
+
+    def feed(self, ev: Event) -> None:
+        t = ev.type
+        if ev.time is not None:
+            self._last_time = ev.time
+        if t in _CORRELATED:
+            msg = self.correlator.feed(ev)
+            if t == E.DELIVERY:
+                self._delivery(msg, ev)
+            elif t == E.NDR:
+                self.traffic.ndrs += 1
+            elif t == E.AUTH_SUCCESS:
+                self.traffic.auth_successes += 1
+                if self.local.inferred:
+                    self.local.learn(domain_of(ev.sasl_username))
+        elif t == E.AUTH_FAILURE:
+            self.traffic.auth_failures += 1
+        elif t == E.REJECT or t == E.RELAY_DENIED:
+            self.traffic.rejected += 1
+            if t == E.RELAY_DENIED:
+                self.traffic.relay_denied += 1
+            elif self.local.inferred and ev.reply and any(
+                h in ev.reply for h in _LOCAL_TABLE_HINTS
+            ):
+                self.local.learn(domain_of(ev.recipient))
+        handlers = self.handlers.get(t)
+        if handlers is not None:
+            for handle in handlers:
+                handle(ev)
+        self._n += 1
+        if not self._n & (_EXPIRE_EVERY - 1) and self._last_time is not None:
+            self.correlator.expire(self._last_time)
+
+    def _delivery(self, msg: Message | None, ev: Event) -> None:
+        tr = self.traffic
+        status = ev.status
+        if status == "sent":
+            tr.delivered += 1
+        elif status == "deferred":
+            tr.deferred += 1
+        elif status == "bounced":
+            tr.bounced += 1
+        rcpt = ev.recipient
+        if msg is None or not rcpt or not msg.add_recipient(rcpt.lower()):
+            return
+        tr.recipients += 1
+        agent = ev.program.rpartition("/")[2]
+        if ev.relay == "local" or agent in MAILBOX_AGENTS:
+            external = False
+            if self.local.inferred:
+                self.local.learn(domain_of(rcpt))
+        else:
+            external = self.local.is_external(rcpt)
+        if external:
+            tr.external_recipients += 1
+            msg.external_recipients += 1
+            self.top["recipient_domains"].add(domain_of(rcpt))
+            if msg.external_recipients == 1:
+                if msg.sasl_username:
+                    self.top["sasl_users"].add(msg.sasl_username)
+                if msg.sender:
+                    self.top["senders"].add(msg.sender.lower())
+                if msg.client_ip:
+                    self.top["client_ips"].add(msg.client_ip)
+        for handle in self.recipient_handlers:
+            handle(msg, ev, external)
+
+    def finish(self, input_stats: InputStats | None = None) -> AnalysisResult:
+        findings: list[Finding] = []
+        for det in self.detectors:
+            findings.extend(det.finish())
+        incidents = build_incidents(findings)
+        ordered = [f for inc in incidents for f in inc.findings]
+        tr = self.traffic
+        tr.messages = self.correlator.queued
+        tr.incomplete_messages = self.correlator.evicted + len(self.correlator.open)
+        tr.local_domains = sorted(self.local.domains)
+        tr.local_domains_inferred = self.local.inferred
+        tr.top = {name: top.top() for name, top in self.top.items()}
+        return AnalysisResult(
+            verdict=verdict_for(ordered),
+            findings=ordered,
+            incidents=incidents,
+            input=input_stats or InputStats(),
+            traffic=tr,
+        )

@@ -1,0 +1,251 @@
+"""One TOML configuration file: local domains, trusted networks and every detector threshold.
+
+Each setting is a dataclass field whose ``metadata["doc"]`` explains it; ``relayguard config
+defaults`` prints the whole file with those comments, so the documentation cannot drift from
+the code. Unknown keys are an error (a typo must not silently fall back to a default).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from relayguard.errors import ConfigError
+
+HOUR = 3600
+DAY = 86400
+
+
+def _doc(default: Any, doc: str) -> Any:
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"doc": doc})
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyzeSettings:
+    local_domains: list[str] = _doc(
+        [],
+        "Domains this server receives mail for. Empty: inferred from the log "
+        "(local deliveries, SASL user domains, 'User unknown in local recipient table').",
+    )
+    trusted_networks: list[str] = _doc(
+        ["127.0.0.1/32", "::1/128"],
+        "Client networks allowed to relay without authentication: your mynetworks. "
+        "Unauthenticated clients outside them that relay to external domains are reported.",
+    )
+    max_open_messages: int = _doc(
+        200_000, "Queue ids kept in memory while waiting for their 'removed' line."
+    )
+    message_max_age: int = _doc(
+        6 * DAY, "Seconds a queue id may stay open before it is evicted as incomplete."
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AuthBruteforceSettings:
+    window: int = _doc(HOUR, "Seconds over which SASL failures are counted.")
+    min_failures: int = _doc(10, "Failures from one client IP within the window to report it.")
+    high_failures: int = _doc(100, "Failures from one IP at which the finding becomes high.")
+    spray_min_ips: int = _doc(3, "Distinct IPs failing against one username to call it spraying.")
+    spray_min_failures: int = _doc(10, "Failures against one username to call it spraying.")
+
+
+@dataclass(frozen=True, slots=True)
+class CompromisedAccountSettings:
+    window: int = _doc(
+        DAY, "A login within this many seconds after failures against the account counts."
+    )
+    min_failures: int = _doc(3, "Failures against the account (or from the login's IP) needed.")
+    known_logins: int = _doc(
+        20, "Logins an account needs before a login from a new network is unusual."
+    )
+    new_network_burst: int = _doc(
+        100,
+        "External recipients within burst_window after a login from a new network "
+        "that make that login a compromise.",
+    )
+    burst_window: int = _doc(HOUR, "Seconds after a new-network login watched for a burst.")
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundSpikeSettings:
+    window: int = _doc(HOUR, "Length in seconds of the windows volumes are counted in.")
+    ceiling_messages: int = _doc(200, "Messages per window judged a spike without history.")
+    ceiling_recipients: int = _doc(
+        500, "External recipients per window judged a spike without history."
+    )
+    ceiling_domains: int = _doc(
+        50, "Distinct external recipient domains per window judged a spike without history."
+    )
+    baseline_windows: int = _doc(
+        12, "Earlier active windows an entity needs before its own baseline is used."
+    )
+    baseline_mads: float = _doc(
+        8.0, "Median absolute deviations above the median that make a window a spike."
+    )
+    baseline_factor: float = _doc(4.0, "A spike must also exceed this multiple of the median.")
+    floor: int = _doc(30, "Windows below this many recipients are never a spike.")
+    history: int = _doc(168, "Active windows of history kept per entity.")
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownSenderDomainSettings:
+    min_messages: int = _doc(
+        3, "Messages from one authenticated user with sender domains it does not own."
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OpenRelayUseSettings:
+    min_messages: int = _doc(
+        1, "External-to-external messages from an untrusted unauthenticated client."
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RelayProbingSettings:
+    min_denials: int = _doc(5, "'Relay access denied' answers to one client to report it.")
+
+
+@dataclass(frozen=True, slots=True)
+class NdrFloodSettings:
+    min_ndrs: int = _doc(3, "Bounce notifications (NDRs) needed before the ratio matters.")
+    ratio: float = _doc(0.1, "NDRs per queued message at which NDR volume is reported.")
+    backscatter_min: int = _doc(
+        3, "NDRs sent to external addresses for unauthenticated mail (backscatter)."
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class QueueBuildupSettings:
+    min_deferred: int = _doc(50, "Messages deferred at the same time to report a build-up.")
+    high_deferred: int = _doc(
+        2000, "Messages deferred at the same time at which the build-up is high."
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BlocklistedSettings:
+    min_replies: int = _doc(1, "Remote rejections citing a block list needed to report it.")
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorSettings:
+    auth_bruteforce: AuthBruteforceSettings = field(default_factory=AuthBruteforceSettings)
+    compromised_account: CompromisedAccountSettings = field(
+        default_factory=CompromisedAccountSettings
+    )
+    outbound_spike: OutboundSpikeSettings = field(default_factory=OutboundSpikeSettings)
+    unknown_sender_domain: UnknownSenderDomainSettings = field(
+        default_factory=UnknownSenderDomainSettings
+    )
+    open_relay_use: OpenRelayUseSettings = field(default_factory=OpenRelayUseSettings)
+    relay_probing: RelayProbingSettings = field(default_factory=RelayProbingSettings)
+    ndr_flood: NdrFloodSettings = field(default_factory=NdrFloodSettings)
+    queue_buildup: QueueBuildupSettings = field(default_factory=QueueBuildupSettings)
+    blocklisted_by_remote: BlocklistedSettings = field(default_factory=BlocklistedSettings)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    analyze: AnalyzeSettings = field(default_factory=AnalyzeSettings)
+    detectors: DetectorSettings = field(default_factory=DetectorSettings)
+
+
+def _build(cls: type[Any], data: dict[str, Any], where: str) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        f = known.get(key)
+        if f is None:
+            raise ConfigError(f"unknown setting {where}{key}")
+        default = getattr(cls(), key)
+        if is_dataclass(default):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}{key} must be a table")
+            values[key] = _build(type(default), value, f"{where}{key}.")
+            continue
+        values[key] = _check_type(value, default, f"{where}{key}")
+    return cls(**values)
+
+
+def _check_type(value: Any, default: Any, name: str) -> Any:
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    elif isinstance(default, float):
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+        value = float(value) if ok else value
+    elif isinstance(default, list):
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        kind = "a list of strings" if isinstance(default, list) else type(default).__name__
+        raise ConfigError(f"{name} must be a non-negative {kind}, not {value!r}")
+    return value
+
+
+def load(path: str | Path | None) -> Config:
+    """The configuration in ``path``, or the defaults when path is None."""
+    if path is None:
+        return Config()
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config {path} is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config {path} is not valid TOML: {exc}") from None
+    return _build(Config, data, "")  # type: ignore[no-any-return]
+
+
+def with_overrides(
+    config: Config, *, local_domains: list[str], trusted_networks: list[str]
+) -> Config:
+    """Command-line values replace (not extend) the file's lists when given."""
+    analyze = config.analyze
+    if local_domains:
+        analyze = replace(analyze, local_domains=list(local_domains))
+    if trusted_networks:
+        analyze = replace(analyze, trusted_networks=list(trusted_networks))
+    return replace(config, analyze=analyze)
+
+
+def render_defaults() -> str:
+    """The default configuration as a commented TOML file."""
+    lines = [
+        "# relayguard configuration (TOML). Every setting is shown with its default.",
+        "# Use with: relayguard analyze --config relayguard.toml ...",
+        "",
+    ]
+    _render(Config(), "", lines)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _render(obj: Any, prefix: str, lines: list[str]) -> None:
+    scalars = [f for f in fields(obj) if not is_dataclass(getattr(obj, f.name))]
+    if scalars and prefix:
+        lines.append(f"[{prefix}]")
+    for f in scalars:
+        lines.append(f"# {f.metadata.get('doc', '')}")
+        lines.append(f"{f.name} = {_toml_value(getattr(obj, f.name))}")
+    if scalars:
+        lines.append("")
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if is_dataclass(value):
+            _render(value, f"{prefix}.{f.name}" if prefix else f.name, lines)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(f'"{v}"' for v in value) + "]"
+    return repr(value)

@@ -1,0 +1,356 @@
+"""The terminal report of ``relayguard analyze``: verdict first, then what to do about it.
+
+Order: verdict and why; period and input; incidents (timeline, findings, evidence); findings
+outside incidents; mitigations with Postfix and Exim commands; top tables; traffic totals.
+
+Every string that comes from a log goes through :func:`clean` and into a rich ``Text`` (never
+into a markup string), so a sender named ``[red]x[/red]`` or one carrying escape sequences
+prints literally and harmlessly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.padding import Padding
+from rich.panel import Panel
+from rich.rule import Rule
+from rich.table import Table
+from rich.text import Text
+
+from relayguard import mitigations
+from relayguard.analysis.result import AnalysisResult, Incident, InputStats, TrafficStats
+from relayguard.findings import VERDICT_EXIT, Finding, Severity, Subject, TimelineEntry, Verdict
+from relayguard.report.json_report import in_report_order, summary
+from relayguard.report.sanitize import clean
+
+# Length bounds for printed peer-controlled text (characters).
+VALUE_LIMIT = 200
+TITLE_LIMIT = 300
+EVIDENCE_LIMIT = 300
+EVIDENCE_LIMIT_VERBOSE = 4000
+# How much is shown without --verbose.
+EVIDENCE_LINES = 3
+TIMELINE_LINES = 12
+DETAIL_KEYS = 6
+LIST_ITEMS = 5
+TOP_ROWS = 10
+
+VERDICT_STYLE = {
+    Verdict.ABUSED: ("bold white on red", "red"),
+    Verdict.SUSPICIOUS: ("bold black on yellow", "yellow"),
+    Verdict.CLEAN: ("bold white on green", "green"),
+}
+SEVERITY_STYLE = {
+    Severity.CRITICAL: "bold white on red",
+    Severity.HIGH: "bold red",
+    Severity.MEDIUM: "yellow",
+    Severity.LOW: "cyan",
+    Severity.INFO: "dim",
+}
+TOP_TITLES = {
+    "sasl_users": "Top SASL users",
+    "senders": "Top senders",
+    "client_ips": "Top client IPs",
+    "recipient_domains": "Top recipient domains",
+}
+TRAFFIC_ROWS = (
+    ("messages", "messages queued"),
+    ("recipients", "recipients"),
+    ("external_recipients", "external recipients"),
+    ("delivered", "delivered"),
+    ("deferred", "deferred attempts"),
+    ("bounced", "bounced"),
+    ("rejected", "rejected"),
+    ("relay_denied", "relay denied"),
+    ("auth_failures", "SASL login failures"),
+    ("auth_successes", "SASL logins"),
+    ("ndrs", "bounce notices (NDRs)"),
+    ("incomplete_messages", "incomplete messages"),
+)
+
+
+def fmt_time(t: float | None) -> str:
+    """``2026-12-03 16:18:19Z`` (UTC, whole seconds), or ``-`` when unknown."""
+    if t is None:
+        return "-"
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def fmt_duration(seconds: float) -> str:
+    s = int(seconds)
+    days, s = divmod(s, 86400)
+    hours, s = divmod(s, 3600)
+    minutes, s = divmod(s, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    if minutes:
+        return f"{minutes}m {s}s"
+    return f"{s}s"
+
+
+def fmt_span(first: float | None, last: float | None) -> str:
+    if first is None and last is None:
+        return "time unknown"
+    if first is None or last is None or first == last:
+        return fmt_time(first if first is not None else last)
+    return f"{fmt_time(first)} to {fmt_time(last)} ({fmt_duration(last - first)})"
+
+
+def fmt_subject(subject: Subject) -> str:
+    return f"{subject.kind}:{clean(subject.value, VALUE_LIMIT)}"
+
+
+def fmt_value(value: Any) -> str:
+    """A detail value on one line: lists shortened, numbers readable, text cleaned."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.2f}".rstrip("0").rstrip(".")
+    if isinstance(value, dict):
+        items = [f"{clean(str(k), 60)}={fmt_value(v)}" for k, v in list(value.items())[:LIST_ITEMS]]
+        more = len(value) - len(items)
+    elif isinstance(value, list | tuple | set | frozenset):
+        seq = sorted(value, key=str) if isinstance(value, set | frozenset) else list(value)
+        items = [fmt_value(v) for v in seq[:LIST_ITEMS]]
+        more = len(seq) - len(items)
+    else:
+        return clean(str(value), VALUE_LIMIT)
+    text = ", ".join(items)
+    if more > 0:
+        text += f" (+{more} more)"
+    return clean(text, VALUE_LIMIT * 2)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+
+
+def _more_hint(hidden: int, what: str) -> Text:
+    return Text(f"(+{hidden:,} more {what}: run with --verbose)", style="dim")
+
+
+# --- sections -------------------------------------------------------------------------------
+
+
+def _verdict(result: AnalysisResult, console: Console) -> None:
+    badge_style, border = VERDICT_STYLE.get(result.verdict, ("bold", "white"))
+    head = Text()
+    head.append(f" {result.verdict.value.upper()} ", style=badge_style)
+    exit_code = VERDICT_EXIT.get(result.verdict)
+    if exit_code is not None:
+        head.append(f"  exit {int(exit_code)}", style="dim")
+    body = Text.assemble(head, "\n", Text(clean(summary(result), TITLE_LIMIT), style="bold"))
+    console.print(Panel(body, title="relayguard analyze", title_align="left", border_style=border))
+
+
+def _input(stats: InputStats, console: Console) -> None:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    grid.add_row(Text("Period"), Text(fmt_span(stats.first_time, stats.last_time)))
+    if stats.sources:
+        shown = [clean(s, VALUE_LIMIT) for s in stats.sources[:LIST_ITEMS]]
+        extra = len(stats.sources) - len(shown)
+        grid.add_row(Text("Sources"), Text(", ".join(shown) + (f" (+{extra} more)" if extra else "")))
+    lines = Text(
+        f"{stats.lines_read:,} read, {stats.lines_parsed:,} parsed, "
+        f"{stats.lines_unparsed:,} not understood"
+    )
+    grid.add_row(Text("Lines"), lines)
+    mtas = [f"{clean(k, 40)} {v:,}" for k, v in stats.by_mta.items() if v]
+    if mtas:
+        grid.add_row(Text("By MTA"), Text(", ".join(mtas)))
+    console.print(grid)
+    if stats.lines_unparsed:
+        n = _plural(stats.lines_unparsed, "line")
+        console.print(Text(f"{n} not understood: run with --show-unparsed", style="yellow"))
+    if stats.lines_bad_timestamp:
+        n = _plural(stats.lines_bad_timestamp, "line")
+        console.print(Text(f"{n} with a timestamp that could not be read", style="yellow"))
+    if stats.lines_truncated:
+        n = _plural(stats.lines_truncated, "line")
+        console.print(Text(f"{n} truncated (too long)", style="yellow"))
+
+
+def _timeline(entries: Sequence[TimelineEntry], console: Console, verbose: bool) -> None:
+    shown = entries if verbose else entries[:TIMELINE_LINES]
+    table = Table(box=None, show_header=False, padding=(0, 1), pad_edge=False)
+    table.add_column(no_wrap=True, style="dim")
+    table.add_column(overflow="fold")
+    for entry in shown:
+        table.add_row(Text(fmt_time(entry.time)), Text(clean(entry.text, TITLE_LIMIT)))
+    console.print(Padding(table, (0, 0, 0, 4)))
+    if len(shown) < len(entries):
+        console.print(Padding(_more_hint(len(entries) - len(shown), "timeline entries"), (0, 0, 0, 4)))
+
+
+def _finding(finding: Finding, console: Console, verbose: bool) -> None:
+    head = Text("  ")
+    sev = finding.severity
+    head.append(f" {sev.label.upper()} ", style=SEVERITY_STYLE.get(sev, ""))
+    head.append(" ")
+    head.append(clean(finding.indicator, 60), style="bold")
+    head.append("  ")
+    head.append(fmt_subject(finding.subject))
+    if finding.count:
+        head.append(f"  count {finding.count:,}")
+    console.print(head)
+    body: list[Text] = [Text(clean(finding.title, TITLE_LIMIT))]
+    body.append(Text(fmt_span(finding.first_seen, finding.last_seen), style="dim"))
+    if finding.related:
+        related = ", ".join(fmt_subject(s) for s in finding.related[:LIST_ITEMS])
+        extra = len(finding.related) - min(len(finding.related), LIST_ITEMS)
+        body.append(Text("related: " + related + (f" (+{extra} more)" if extra else "")))
+    details = list(finding.details.items())
+    shown_details = details if verbose else details[:DETAIL_KEYS]
+    for key, value in shown_details:
+        line = Text(f"{clean(str(key), 60)}: ", style="bold")
+        line.append(fmt_value(value))
+        body.append(line)
+    if len(shown_details) < len(details):
+        body.append(_more_hint(len(details) - len(shown_details), "details"))
+    for text in body:
+        console.print(Padding(text, (0, 0, 0, 6)))
+    _evidence(finding.evidence, console, verbose)
+
+
+def _evidence(evidence: Sequence[str], console: Console, verbose: bool) -> None:
+    if not evidence:
+        return
+    limit = EVIDENCE_LIMIT_VERBOSE if verbose else EVIDENCE_LIMIT
+    shown = evidence if verbose else evidence[:EVIDENCE_LINES]
+    for line in shown:
+        text = Text("| ", style="dim")
+        text.append(clean(line, limit))
+        text.overflow = "fold"
+        console.print(Padding(text, (0, 0, 0, 6)))
+    if len(shown) < len(evidence):
+        console.print(Padding(_more_hint(len(evidence) - len(shown), "evidence lines"), (0, 0, 0, 6)))
+
+
+def _incident(incident: Incident, console: Console, verbose: bool) -> None:
+    head = Text()
+    head.append(clean(incident.id, 20), style="bold")
+    head.append(" ")
+    head.append(f" {incident.severity.label.upper()} ", style=SEVERITY_STYLE.get(incident.severity, ""))
+    head.append(" ")
+    head.append(clean(incident.title, TITLE_LIMIT), style="bold")
+    console.print(head)
+    subjects = ", ".join(fmt_subject(s) for s in incident.subjects[:LIST_ITEMS * 2])
+    hidden = len(incident.subjects) - min(len(incident.subjects), LIST_ITEMS * 2)
+    if subjects:
+        console.print(Padding(Text("subjects: " + subjects + (f" (+{hidden} more)" if hidden else "")), (0, 0, 0, 4)))
+    console.print(Padding(Text(fmt_span(incident.first_seen, incident.last_seen), style="dim"), (0, 0, 0, 4)))
+    if incident.timeline:
+        _timeline(incident.timeline, console, verbose)
+    for finding in incident.findings:
+        _finding(finding, console, verbose)
+
+
+def _mitigations(ids: Iterable[str], console: Console) -> None:
+    for number, mid in enumerate(ids, 1):
+        entry = mitigations.get(mid)
+        head = Text(f"{number}. ", style="bold")
+        if entry is None:
+            head.append(clean(mid, 60), style="bold")
+            head.append("  (no catalogue entry)", style="dim")
+            console.print(head)
+            continue
+        head.append(entry.title, style="bold")
+        head.append(f"  [{entry.id}]", style="dim")
+        console.print(head)
+        console.print(Padding(Text(entry.why), (0, 0, 0, 3)))
+        for mta, steps in (("Postfix", entry.postfix), ("Exim", entry.exim)):
+            console.print(Padding(Text(f"{mta}:", style="bold"), (0, 0, 0, 3)))
+            for step in steps:
+                # Printed as is (no wrapping, no cropping) so a copied command still works.
+                console.print(_step_text(step), no_wrap=True, overflow="ignore", crop=False)
+
+
+def _step_text(step: str) -> Text:
+    """One catalogue step, indented; comment lines dim, commands highlighted."""
+    text = Text()
+    for i, line in enumerate(step.split("\n")):
+        if i:
+            text.append("\n")
+        text.append("     " + line, style="dim" if line.startswith("#") else "cyan")
+    return text
+
+
+def _top(traffic: TrafficStats, console: Console, verbose: bool) -> None:
+    for name, rows in traffic.top.items():
+        if not rows:
+            continue
+        title = TOP_TITLES.get(name, "Top " + clean(name, 40).replace("_", " "))
+        table = Table(title=Text(title, style="bold"), title_justify="left", box=box.SIMPLE_HEAD)
+        table.add_column(Text("value"), overflow="fold")
+        table.add_column(Text("count"), justify="right", no_wrap=True)
+        shown = rows if verbose else rows[:TOP_ROWS]
+        for value, count in shown:
+            table.add_row(Text(clean(str(value), VALUE_LIMIT)), Text(f"{count:,}"))
+        console.print(table)
+        if len(shown) < len(rows):
+            console.print(_more_hint(len(rows) - len(shown), "rows"))
+
+
+def _traffic(traffic: TrafficStats, console: Console) -> None:
+    table = Table(title=Text("Traffic", style="bold"), title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column(Text("counter"))
+    table.add_column(Text("count"), justify="right", no_wrap=True)
+    for attr, label in TRAFFIC_ROWS:
+        table.add_row(Text(label), Text(f"{getattr(traffic, attr):,}"))
+    console.print(table)
+    if traffic.local_domains:
+        shown = ", ".join(clean(d, VALUE_LIMIT) for d in traffic.local_domains[: LIST_ITEMS * 2])
+        hidden = len(traffic.local_domains) - min(len(traffic.local_domains), LIST_ITEMS * 2)
+        text = Text("Local domains: ", style="bold")
+        text.append(shown + (f" (+{hidden} more)" if hidden else ""))
+        if traffic.local_domains_inferred:
+            text.append("  (inferred from the log: set local_domains in the config)", style="dim")
+        console.print(text)
+
+
+def _unparsed(samples: Sequence[str], console: Console) -> None:
+    console.print(Rule(Text("Lines not understood (samples)")))
+    for line in samples:
+        console.print(Text(clean(line, EVIDENCE_LIMIT_VERBOSE), overflow="fold"))
+
+
+def render(result: AnalysisResult, console: Console, *, verbose: bool = False) -> None:
+    """Print the analysis for a person who has 30 seconds to decide what to do."""
+    _verdict(result, console)
+    _input(result.input, console)
+
+    in_incident = {id(f) for inc in result.incidents for f in inc.findings}
+    orphans = [f for f in result.findings if id(f) not in in_incident]
+    if result.incidents:
+        console.print(Rule(Text(f"Incidents ({len(result.incidents)})")))
+        for incident in result.incidents:
+            _incident(incident, console, verbose)
+            console.print()
+    if orphans:
+        console.print(Rule(Text(f"Other findings ({len(orphans)})")))
+        for finding in orphans:
+            _finding(finding, console, verbose)
+        console.print()
+
+    used = mitigations.used_by(in_report_order(result))
+    if used:
+        console.print(Rule(Text("What to do")))
+        _mitigations(used, console)
+        console.print()
+
+    if any(result.traffic.top.values()):
+        _top(result.traffic, console, verbose)
+    _traffic(result.traffic, console)
+    if verbose and result.input.unparsed_samples:
+        _unparsed(result.input.unparsed_samples, console)
