@@ -1,0 +1,3 @@
+from relayguard.cli import run
+
+run()
