@@ -7,7 +7,7 @@ ids, severities, verdicts and subject kinds are a public interface (JSON, metric
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum, IntEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 from relayguard.logs.events import iso_time
@@ -29,7 +29,7 @@ class Severity(IntEnum):
         return self.name.lower()
 
 
-class Verdict(str, Enum):
+class Verdict(StrEnum):
     CLEAN = "clean"
     SUSPICIOUS = "suspicious"
     ABUSED = "abused"

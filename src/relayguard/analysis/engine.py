@@ -66,8 +66,7 @@ class Analyzer:
         self.correlator = Correlator(a.max_open_messages, a.message_max_age)
         self.traffic = TrafficStats()
         self.top = {
-            name: _Top()
-            for name in ("sasl_users", "senders", "client_ips", "recipient_domains")
+            name: _Top() for name in ("sasl_users", "senders", "client_ips", "recipient_domains")
         }
         self._n = 0
         self._last_time: float | None = None
@@ -97,8 +96,8 @@ class Analyzer:
             self.traffic.rejected += 1
             if t == E.RELAY_DENIED:
                 self.traffic.relay_denied += 1
-            elif self.local.inferred and ev.reply and any(
-                h in ev.reply for h in _LOCAL_TABLE_HINTS
+            elif (
+                self.local.inferred and ev.reply and any(h in ev.reply for h in _LOCAL_TABLE_HINTS)
             ):
                 self.local.learn(domain_of(ev.recipient))
         handlers = self.handlers.get(t)

@@ -54,9 +54,8 @@ def _incident(members: list[Finding]) -> Incident:
             timeline.append(TimelineEntry(f.first_seen, f"{f.indicator}: {f.title}"))
     timeline.sort(key=lambda e: e.time if e.time is not None else _NO_TIME)
     if len(timeline) > MAX_TIMELINE:
-        timeline = timeline[: MAX_TIMELINE - 1] + [
-            TimelineEntry(None, f"... {len(timeline) - MAX_TIMELINE + 1} more entries")
-        ]
+        more = TimelineEntry(None, f"... {len(timeline) - MAX_TIMELINE + 1} more entries")
+        timeline = [*timeline[: MAX_TIMELINE - 1], more]
     firsts = [f.first_seen for f in members if f.first_seen is not None]
     lasts = [f.last_seen for f in members if f.last_seen is not None]
     return Incident(

@@ -89,9 +89,7 @@ def analyze(
         trusted_networks=list(trusted_networks),
     )
     tz = _zone(tz_name)
-    reader = LogReader(
-        list(paths), fmt=fmt, year=year, tz=tz, keep_unparsed=show_unparsed or 0
-    )
+    reader = LogReader(list(paths), fmt=fmt, year=year, tz=tz, keep_unparsed=show_unparsed or 0)
     if as_events:
         return _print_events(reader)
     analyzer = Analyzer(cfg)

@@ -180,9 +180,13 @@ class CompromisedAccount(Detector):
         if verdict is not None:
             how, severity = verdict
             self._take_over(user, ev, how, severity, fails, since)
-        elif ip and ua.logins >= self.s.known_logins and not known_net:
-            if user not in self.candidates:
-                self.candidates[user] = _Candidate(t, ip, ev.raw, ev.sasl_method)
+        elif (
+            ip
+            and ua.logins >= self.s.known_logins
+            and not known_net
+            and user not in self.candidates
+        ):
+            self.candidates[user] = _Candidate(t, ip, ev.raw, ev.sasl_method)
         ua.logins += 1
         if net and (known_net or len(ua.networks) < _MAX_NETWORKS):
             ua.networks[net] = ua.networks.get(net, 0) + 1
@@ -227,7 +231,7 @@ class CompromisedAccount(Detector):
         tk.method = ev.sasl_method
         tk.login_line = ev.raw
         ua = self.users[user]
-        for ft, fip in fails:
+        for _, fip in fails:
             if fip:
                 tk.failing_ips[fip] = tk.failing_ips.get(fip, 0) + 1
         tk.failures = len(fails)

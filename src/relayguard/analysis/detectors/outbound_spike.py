@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections import deque
 from statistics import median
-from typing import ClassVar
 
 from relayguard.analysis.detectors.base import Context, Detector
 from relayguard.analysis.locality import domain_of

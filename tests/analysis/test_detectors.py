@@ -1,0 +1,172 @@
+"""Detectors on hand-built event streams: thresholds, baselines, no double counting."""
+
+from __future__ import annotations
+
+from relayguard.analysis.engine import Analyzer
+from relayguard.config import Config, with_overrides
+from relayguard.findings import Severity
+from relayguard.logs import events as E
+from tests.analysis.factory import T0, ev, message, run
+
+HOUR = 3600.0
+
+
+def indicators(result: object) -> list[tuple[str, str]]:
+    return [(f.indicator, f.subject.value) for f in result.findings]  # type: ignore[attr-defined]
+
+
+def test_steady_newsletter_is_not_a_spike_but_a_new_burst_is() -> None:
+    events = []
+    n = 0
+    # 30 hours of a newsletter: 300 external recipients every hour (above the 200-message
+    # and 50-domain ceilings), from the same authenticated user.
+    for h in range(30):
+        for i in range(300):
+            n += 1
+            events += message(
+                T0 + h * HOUR + i,
+                f"Q{n:09d}",
+                [f"r{i}@d{i % 60}.example"],
+                user="news@example.org",
+                sender="news@example.org",
+            )
+    result = run(events)
+    assert [f for f in result.findings if f.indicator == "outbound-spike"] == []
+    # the same stream plus a user who normally sends 2 mails an hour and then bursts
+    for h in range(30):
+        for i in range(2):
+            n += 1
+            events += message(
+                T0 + h * HOUR + 1000 + i,
+                f"Q{n:09d}",
+                [f"x{i}@p.example"],
+                user="dave@example.org",
+                sender="dave@example.org",
+            )
+    for i in range(150):
+        n += 1
+        events += message(
+            T0 + 30 * HOUR + i,
+            f"Q{n:09d}",
+            [f"v{i}@victim{i % 40}.example", f"w{i}@victim{(i + 1) % 40}.example"],
+            user="dave@example.org",
+            sender="dave@example.org",
+        )
+    events.sort(key=lambda e: e.time)
+    result = run(events)
+    spikes = [f for f in result.findings if f.indicator == "outbound-spike"]
+    assert [(f.subject.kind, f.subject.value) for f in spikes] == [
+        ("sasl_user", "dave@example.org")
+    ]
+    [spike] = spikes[0].details["spikes"]
+    assert (spike["messages"], spike["recipients"], spike["domains"]) == (150, 300, 40)
+    assert "usual 2" in spike["basis"]
+
+
+def test_burst_without_history_is_judged_by_the_ceilings() -> None:
+    events = []
+    for i in range(210):
+        events += message(
+            T0 + i,
+            f"Q{i:09d}",
+            [f"a{i}@t{i % 10}.example"],
+            user="new@example.org",
+            sender="new@example.org",
+        )
+    result = run(events)
+    [spike] = [f for f in result.findings if f.indicator == "outbound-spike"]
+    assert spike.severity == Severity.HIGH
+    assert spike.details["spikes"][0]["basis"] == "210 messages >= ceiling 200"
+    assert result.verdict.value == "abused"
+
+
+def test_disconnect_counters_add_only_unexplained_auth_failures() -> None:
+    ip = "203.0.113.9"
+    events = []
+    t = T0
+    for i in range(6):  # six sessions with an explicit failure line each: auth=0/1
+        events.append(ev(E.CONNECT, t, pid=i, client_ip=ip))
+        events.append(ev(E.AUTH_FAILURE, t, pid=i, client_ip=ip, sasl_username="bob@example.org"))
+        events.append(ev(E.DISCONNECT, t, pid=i, client_ip=ip, auth_attempts=1, auth_failed=1))
+        t += 1
+    for i in range(6, 10):  # four sessions that aborted AUTH: no failure line, auth=0/1
+        events.append(ev(E.CONNECT, t, pid=i, client_ip=ip))
+        events.append(ev(E.DISCONNECT, t, pid=i, client_ip=ip, auth_attempts=1, auth_failed=1))
+        t += 1
+    result = run(events)
+    [brute] = [f for f in result.findings if f.indicator == "auth-bruteforce"]
+    assert (brute.subject.value, brute.count) == (ip, 10)
+    assert brute.details["usernames"] == [{"value": "bob@example.org", "count": 6}]
+
+
+def test_user_mistyping_on_a_usual_network_is_not_a_compromise() -> None:
+    ip = "198.51.100.7"
+    events = []
+    for i in range(25):  # a history of logins from the office network
+        events += message(
+            T0 + i * 600,
+            f"H{i:09d}",
+            [f"p{i}@partner.example"],
+            user="eve@example.org",
+            sender="eve@example.org",
+            ip=ip,
+        )
+    t = T0 + 30 * 600
+    for _ in range(3):
+        events.append(ev(E.AUTH_FAILURE, t, client_ip=ip, sasl_username="eve@example.org"))
+        t += 5
+    events += message(
+        t + 10,
+        "Q000000001",
+        ["p@partner.example"],
+        user="eve@example.org",
+        sender="eve@example.org",
+        ip=ip,
+    )
+    result = run(events)
+    assert indicators(result) == []
+    assert result.verdict.value == "clean"
+
+
+def test_login_from_other_ip_after_spraying_is_high() -> None:
+    events = []
+    t = T0
+    for i in range(12):  # three attackers, four tries each, against two accounts
+        ip = f"203.0.113.{i % 3 + 1}"
+        user = "frank@example.org" if i % 2 else "admin@example.org"
+        events.append(ev(E.AUTH_FAILURE, t, client_ip=ip, sasl_username=user))
+        t += 2
+    events += message(
+        t + 60,
+        "Q000000002",
+        ["x@far.example"],
+        user="frank@example.org",
+        sender="frank@example.org",
+        ip="192.0.2.200",
+    )
+    result = run(events)
+    [comp] = [f for f in result.findings if f.indicator == "compromised-account"]
+    assert comp.severity == Severity.HIGH
+    assert comp.details["how"] == "after attacks from other IPs"
+    assert comp.details["messages_after"] == 1
+
+
+def test_open_relay_use_ignores_trusted_and_authenticated_clients() -> None:
+    events = []
+    events += message(T0, "Q1", ["a@ext.example"], sender="x@spam.example", ip="203.0.113.50")
+    events += message(
+        T0 + 1,
+        "Q2",
+        ["b@ext.example"],
+        sender="me@example.org",
+        user="me@example.org",
+        ip="203.0.113.51",
+    )
+    events += message(T0 + 2, "Q3", ["c@ext.example"], sender="me@example.org", ip="127.0.0.1")
+    events += message(T0 + 3, "Q4", ["me@example.org"], sender="x@spam.example", ip="203.0.113.52")
+    cfg = with_overrides(Config(), local_domains=["example.org"], trusted_networks=["127.0.0.1/32"])
+    a = Analyzer(cfg)
+    a.feed_all(events)
+    result = a.finish()
+    relays = [f.subject.value for f in result.findings if f.indicator == "open-relay-use"]
+    assert relays == ["203.0.113.50"]
