@@ -179,16 +179,16 @@ _ENTRIES: tuple[Mitigation, ...] = (
             "acl_smtp_notquit = acl_check_notquit",
             "# ACL section: drop hosts with more than 10 failed logins in an hour\n"
             "acl_check_connect:\n"
-            "  drop    ratelimit = 10 / 1h / strict / noupdate / authfail:$sender_host_address\n"
+            "  drop    ratelimit = 10 / 1h / per_conn / noupdate / authfail:$sender_host_address\n"
             "          message   = too many failed logins\n"
             "  accept\n"
             "acl_check_quit:\n"
             "  warn    condition = ${if eq{$authentication_failed}{1}}\n"
-            "          ratelimit = 10 / 1h / strict / authfail:$sender_host_address\n"
+            "          ratelimit = 10 / 1h / per_conn / strict / authfail:$sender_host_address\n"
             "  accept\n"
             "acl_check_notquit:\n"
             "  warn    condition = ${if eq{$authentication_failed}{1}}\n"
-            "          ratelimit = 10 / 1h / strict / authfail:$sender_host_address\n"
+            "          ratelimit = 10 / 1h / per_conn / strict / authfail:$sender_host_address\n"
             "  accept",
             "printf '[exim]\\nenabled = true\\nmaxretry = 5\\n' > /etc/fail2ban/jail.d/exim.local",
             "fail2ban-client reload && fail2ban-client status exim",
@@ -316,8 +316,7 @@ _ENTRIES: tuple[Mitigation, ...] = (
             "postfix reload",
         ),
         exim=(
-            "# in the RCPT ACL, for your own and relayed domains\n"
-            "require verify = recipient",
+            "# in the RCPT ACL, for your own and relayed domains\nrequire verify = recipient",
             "exim -bV",
         ),
     ),

@@ -107,27 +107,55 @@ def fmt_subject(subject: Subject) -> str:
     return f"{subject.kind}:{clean(subject.value, VALUE_LIMIT)}"
 
 
-def fmt_value(value: Any) -> str:
-    """A detail value on one line: lists shortened, numbers readable, text cleaned."""
+# Detail keys whose integer/float values are Unix times.
+_TIME_KEYS = ("start", "end", "time", "since", "until")
+_TIME_SUFFIXES = ("_start", "_end", "_time", "_seen", "_at")
+
+
+def _is_time_key(key: object) -> bool:
+    return isinstance(key, str) and (key in _TIME_KEYS or key.endswith(_TIME_SUFFIXES))
+
+
+def fmt_value(value: Any, key: object = None) -> str:
+    """A detail value on one line: lists shortened, numbers and times readable, text cleaned."""
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, int | float) and _is_time_key(key):
+        return fmt_time(value)
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
         return f"{value:,.2f}".rstrip("0").rstrip(".")
     if isinstance(value, dict):
-        items = [f"{clean(str(k), 60)}={fmt_value(v)}" for k, v in list(value.items())[:LIST_ITEMS]]
-        more = len(value) - len(items)
+        if value.keys() == {"value", "count"}:
+            return f"{fmt_value(value['value'])} ({fmt_value(value['count'])})"
+        pairs = list(value.items())
+        items = [f"{clean(str(k), 60)}={fmt_value(v, k)}" for k, v in pairs[:LIST_ITEMS]]
+        more = len(pairs) - len(items)
+        sep = ", "
     elif isinstance(value, list | tuple | set | frozenset):
         seq = sorted(value, key=str) if isinstance(value, set | frozenset) else list(value)
-        items = [fmt_value(v) for v in seq[:LIST_ITEMS]]
+        items = [fmt_value(v, key) for v in seq[:LIST_ITEMS]]
         more = len(seq) - len(items)
+        # Records in a list are separated more visibly than the fields inside them.
+        sep = "; " if any(isinstance(v, dict) for v in seq[:LIST_ITEMS]) else ", "
     else:
         return clean(str(value), VALUE_LIMIT)
-    text = ", ".join(items)
+    text = sep.join(items)
     if more > 0:
         text += f" (+{more} more)"
     return clean(text, VALUE_LIMIT * 2)
+
+
+def _joined(items: Sequence[str], limit: int = LIST_ITEMS) -> str:
+    """The first ``limit`` items, comma separated, with a count of the rest."""
+    text = ", ".join(items[:limit])
+    hidden = len(items) - limit
+    return text + f" (+{hidden} more)" if hidden > 0 else text
+
+
+def _indent(renderable: Text | Table, columns: int) -> Padding:
+    return Padding(renderable, (0, 0, 0, columns), expand=False)
 
 
 def _plural(n: int, word: str) -> str:
@@ -149,7 +177,20 @@ def _verdict(result: AnalysisResult, console: Console) -> None:
     if exit_code is not None:
         head.append(f"  exit {int(exit_code)}", style="dim")
     body = Text.assemble(head, "\n", Text(clean(summary(result), TITLE_LIMIT), style="bold"))
+    if result.findings:
+        body.append("\n")
+        body.append(_counts(result), style="dim")
     console.print(Panel(body, title="relayguard analyze", title_align="left", border_style=border))
+
+
+def _counts(result: AnalysisResult) -> str:
+    """``1 incident, 2 findings (1 critical, 1 high)``."""
+    by_severity: dict[Severity, int] = {}
+    for finding in result.findings:
+        by_severity[finding.severity] = by_severity.get(finding.severity, 0) + 1
+    levels = ", ".join(f"{by_severity[s]} {s.label}" for s in sorted(by_severity, reverse=True))
+    text = _plural(len(result.incidents), "incident") + ", " if result.incidents else ""
+    return f"{text}{_plural(len(result.findings), 'finding')} ({levels})"
 
 
 def _input(stats: InputStats, console: Console) -> None:
@@ -158,9 +199,7 @@ def _input(stats: InputStats, console: Console) -> None:
     grid.add_column(overflow="fold")
     grid.add_row(Text("Period"), Text(fmt_span(stats.first_time, stats.last_time)))
     if stats.sources:
-        shown = [clean(s, VALUE_LIMIT) for s in stats.sources[:LIST_ITEMS]]
-        extra = len(stats.sources) - len(shown)
-        grid.add_row(Text("Sources"), Text(", ".join(shown) + (f" (+{extra} more)" if extra else "")))
+        grid.add_row(Text("Sources"), Text(_joined([clean(s, VALUE_LIMIT) for s in stats.sources])))
     lines = Text(
         f"{stats.lines_read:,} read, {stats.lines_parsed:,} parsed, "
         f"{stats.lines_unparsed:,} not understood"
@@ -188,9 +227,9 @@ def _timeline(entries: Sequence[TimelineEntry], console: Console, verbose: bool)
     table.add_column(overflow="fold")
     for entry in shown:
         table.add_row(Text(fmt_time(entry.time)), Text(clean(entry.text, TITLE_LIMIT)))
-    console.print(Padding(table, (0, 0, 0, 4)))
+    console.print(_indent(table, 4))
     if len(shown) < len(entries):
-        console.print(Padding(_more_hint(len(entries) - len(shown), "timeline entries"), (0, 0, 0, 4)))
+        console.print(_indent(_more_hint(len(entries) - len(shown), "timeline entries"), 4))
 
 
 def _finding(finding: Finding, console: Console, verbose: bool) -> None:
@@ -207,19 +246,17 @@ def _finding(finding: Finding, console: Console, verbose: bool) -> None:
     body: list[Text] = [Text(clean(finding.title, TITLE_LIMIT))]
     body.append(Text(fmt_span(finding.first_seen, finding.last_seen), style="dim"))
     if finding.related:
-        related = ", ".join(fmt_subject(s) for s in finding.related[:LIST_ITEMS])
-        extra = len(finding.related) - min(len(finding.related), LIST_ITEMS)
-        body.append(Text("related: " + related + (f" (+{extra} more)" if extra else "")))
+        body.append(Text("related: " + _joined([fmt_subject(s) for s in finding.related])))
     details = list(finding.details.items())
     shown_details = details if verbose else details[:DETAIL_KEYS]
     for key, value in shown_details:
         line = Text(f"{clean(str(key), 60)}: ", style="bold")
-        line.append(fmt_value(value))
+        line.append(fmt_value(value, key))
         body.append(line)
     if len(shown_details) < len(details):
         body.append(_more_hint(len(details) - len(shown_details), "details"))
     for text in body:
-        console.print(Padding(text, (0, 0, 0, 6)))
+        console.print(_indent(text, 6))
     _evidence(finding.evidence, console, verbose)
 
 
@@ -232,24 +269,25 @@ def _evidence(evidence: Sequence[str], console: Console, verbose: bool) -> None:
         text = Text("| ", style="dim")
         text.append(clean(line, limit))
         text.overflow = "fold"
-        console.print(Padding(text, (0, 0, 0, 6)))
+        console.print(_indent(text, 6))
     if len(shown) < len(evidence):
-        console.print(Padding(_more_hint(len(evidence) - len(shown), "evidence lines"), (0, 0, 0, 6)))
+        console.print(_indent(_more_hint(len(evidence) - len(shown), "evidence lines"), 6))
 
 
 def _incident(incident: Incident, console: Console, verbose: bool) -> None:
     head = Text()
     head.append(clean(incident.id, 20), style="bold")
     head.append(" ")
-    head.append(f" {incident.severity.label.upper()} ", style=SEVERITY_STYLE.get(incident.severity, ""))
+    sev = incident.severity
+    head.append(f" {sev.label.upper()} ", style=SEVERITY_STYLE.get(sev, ""))
     head.append(" ")
     head.append(clean(incident.title, TITLE_LIMIT), style="bold")
     console.print(head)
-    subjects = ", ".join(fmt_subject(s) for s in incident.subjects[:LIST_ITEMS * 2])
-    hidden = len(incident.subjects) - min(len(incident.subjects), LIST_ITEMS * 2)
-    if subjects:
-        console.print(Padding(Text("subjects: " + subjects + (f" (+{hidden} more)" if hidden else "")), (0, 0, 0, 4)))
-    console.print(Padding(Text(fmt_span(incident.first_seen, incident.last_seen), style="dim"), (0, 0, 0, 4)))
+    if incident.subjects:
+        subjects = _joined([fmt_subject(s) for s in incident.subjects], LIST_ITEMS * 2)
+        console.print(_indent(Text("subjects: " + subjects), 4))
+    span = fmt_span(incident.first_seen, incident.last_seen)
+    console.print(_indent(Text(span, style="dim"), 4))
     if incident.timeline:
         _timeline(incident.timeline, console, verbose)
     for finding in incident.findings:
@@ -268,9 +306,9 @@ def _mitigations(ids: Iterable[str], console: Console) -> None:
         head.append(entry.title, style="bold")
         head.append(f"  [{entry.id}]", style="dim")
         console.print(head)
-        console.print(Padding(Text(entry.why), (0, 0, 0, 3)))
+        console.print(_indent(Text(entry.why), 3))
         for mta, steps in (("Postfix", entry.postfix), ("Exim", entry.exim)):
-            console.print(Padding(Text(f"{mta}:", style="bold"), (0, 0, 0, 3)))
+            console.print(_indent(Text(f"{mta}:", style="bold"), 3))
             for step in steps:
                 # Printed as is (no wrapping, no cropping) so a copied command still works.
                 console.print(_step_text(step), no_wrap=True, overflow="ignore", crop=False)
@@ -291,9 +329,9 @@ def _top(traffic: TrafficStats, console: Console, verbose: bool) -> None:
         if not rows:
             continue
         title = TOP_TITLES.get(name, "Top " + clean(name, 40).replace("_", " "))
-        table = Table(title=Text(title, style="bold"), title_justify="left", box=box.SIMPLE_HEAD)
-        table.add_column(Text("value"), overflow="fold")
-        table.add_column(Text("count"), justify="right", no_wrap=True)
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        table.add_column(Text(title, style="bold"), overflow="fold")
+        table.add_column(Text("count", style="bold"), justify="right", no_wrap=True)
         shown = rows if verbose else rows[:TOP_ROWS]
         for value, count in shown:
             table.add_row(Text(clean(str(value), VALUE_LIMIT)), Text(f"{count:,}"))
@@ -303,17 +341,16 @@ def _top(traffic: TrafficStats, console: Console, verbose: bool) -> None:
 
 
 def _traffic(traffic: TrafficStats, console: Console) -> None:
-    table = Table(title=Text("Traffic", style="bold"), title_justify="left", box=box.SIMPLE_HEAD)
-    table.add_column(Text("counter"))
-    table.add_column(Text("count"), justify="right", no_wrap=True)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column(Text("Traffic", style="bold"))
+    table.add_column(Text("count", style="bold"), justify="right", no_wrap=True)
     for attr, label in TRAFFIC_ROWS:
         table.add_row(Text(label), Text(f"{getattr(traffic, attr):,}"))
     console.print(table)
     if traffic.local_domains:
-        shown = ", ".join(clean(d, VALUE_LIMIT) for d in traffic.local_domains[: LIST_ITEMS * 2])
-        hidden = len(traffic.local_domains) - min(len(traffic.local_domains), LIST_ITEMS * 2)
+        domains = [clean(d, VALUE_LIMIT) for d in traffic.local_domains]
         text = Text("Local domains: ", style="bold")
-        text.append(shown + (f" (+{hidden} more)" if hidden else ""))
+        text.append(_joined(domains, LIST_ITEMS * 2))
         if traffic.local_domains_inferred:
             text.append("  (inferred from the log: set local_domains in the config)", style="dim")
         console.print(text)

@@ -1,0 +1,515 @@
+"""The terminal report and the sanitizer it prints every log-derived string through."""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import UTC, datetime
+
+import pytest
+from rich.console import Console
+
+from relayguard.analysis.result import AnalysisResult, Incident, InputStats, TrafficStats
+from relayguard.findings import Finding, Severity, Subject, TimelineEntry, Verdict
+from relayguard.mitigations import CATALOGUE
+from relayguard.report import terminal
+from relayguard.report.sanitize import clean
+
+
+def ts(text: str) -> float:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+
+
+# Real lines from tests/data/lab/03_auth_bruteforce.log and 04_auth_success_outbound_spam.log.
+BRUTE_EVIDENCE = [
+    "Dec 03 16:17:46 mail postfix/smtpd[28003]: warning: unknown[127.0.0.66]: SASL PLAIN "
+    "authentication failed: authentication failure, sasl_username=alice@lab.test",
+    "Dec 03 16:17:46 mail postfix/smtpd[27951]: warning: unknown[127.0.0.66]: SASL PLAIN "
+    "authentication failed: authentication failure, sasl_username=info@lab.test",
+    "Dec 03 16:17:46 mail postfix/smtpd[28003]: warning: unknown[127.0.0.66]: SASL PLAIN "
+    "authentication failed: authentication failure, sasl_username=alice@lab.test",
+    "Dec 03 16:18:09 mail postfix/smtpd[27951]: warning: unknown[127.0.0.66]: SASL PLAIN "
+    "authentication failed: authentication failure, sasl_username=info@lab.test",
+    "Dec 03 16:18:10 mail postfix/smtpd[28003]: warning: unknown[127.0.0.66]: SASL PLAIN "
+    "authentication failed: authentication failure, sasl_username=alice@lab.test",
+]
+SPIKE_EVIDENCE = [
+    "Dec 03 16:18:19 mail postfix/smtpd[28003]: 4A2EF212051: client=unknown[127.0.0.66], "
+    "sasl_method=LOGIN, sasl_username=alice@lab.test",
+]
+
+
+def compromised() -> AnalysisResult:
+    brute = Finding(
+        indicator="auth-bruteforce",
+        severity=Severity.HIGH,
+        subject=Subject("ip", "127.0.0.66"),
+        title="312 failed SASL logins from 127.0.0.66 for 2 accounts",
+        first_seen=ts("2026-12-03 16:17:46"),
+        last_seen=ts("2026-12-03 16:18:10"),
+        count=312,
+        evidence=list(BRUTE_EVIDENCE),
+        mitigations=["limit-auth-attempts", "ban-ip"],
+        details={
+            "failures": 312,
+            "accounts": ["alice@lab.test", "info@lab.test"],
+            "per_minute": 780.5,
+        },
+        related=[Subject("sasl_user", "alice@lab.test")],
+    )
+    spike = Finding(
+        indicator="outbound-spike",
+        severity=Severity.CRITICAL,
+        subject=Subject("sasl_user", "alice@lab.test"),
+        title="alice@lab.test sent 200 messages to 57 domains in 41 seconds",
+        first_seen=ts("2026-12-03 16:18:19"),
+        last_seen=ts("2026-12-03 16:19:00"),
+        count=200,
+        evidence=list(SPIKE_EVIDENCE),
+        mitigations=[
+            "reset-password",
+            "hold-queued-mail",
+            "rate-limit-outbound",
+            "limit-auth-attempts",
+        ],
+        details={"messages": 200, "recipient_domains": 57},
+    )
+    incident = Incident(
+        id="I1",
+        title="Account alice@lab.test was broken into and sends spam",
+        severity=Severity.CRITICAL,
+        subjects=[Subject("sasl_user", "alice@lab.test"), Subject("ip", "127.0.0.66")],
+        findings=[spike, brute],
+        timeline=[
+            TimelineEntry(ts("2026-12-03 16:17:46"), "first failed login from 127.0.0.66"),
+            TimelineEntry(ts("2026-12-03 16:18:19"), "127.0.0.66 logged in as alice@lab.test"),
+            TimelineEntry(ts("2026-12-03 16:19:00"), "200 messages sent to 57 domains"),
+        ],
+        first_seen=ts("2026-12-03 16:17:46"),
+        last_seen=ts("2026-12-03 16:19:00"),
+    )
+    return AnalysisResult(
+        verdict=Verdict.ABUSED,
+        findings=[brute, spike],
+        incidents=[incident],
+        input=InputStats(
+            sources=["/var/log/mail.log"],
+            bytes_read=250_000,
+            lines_read=1500,
+            lines_parsed=1490,
+            lines_unparsed=10,
+            lines_bad_timestamp=2,
+            unparsed_samples=["Dec 03 16:17:40 mail postfix/anvil[31]: something new"],
+            by_mta={"postfix": 1490, "exim": 0},
+            first_time=ts("2026-12-03 16:17:40"),
+            last_time=ts("2026-12-03 16:19:05"),
+        ),
+        traffic=TrafficStats(
+            messages=200,
+            recipients=200,
+            external_recipients=200,
+            delivered=198,
+            deferred=2,
+            auth_failures=312,
+            auth_successes=200,
+            local_domains=["lab.test"],
+            local_domains_inferred=True,
+            top={
+                "sasl_users": [("alice@lab.test", 200)],
+                "client_ips": [("127.0.0.66", 512)],
+                "recipient_domains": [("mailbox36.example", 9), ("mailbox1.example", 7)],
+            },
+        ),
+    )
+
+
+def clean_result() -> AnalysisResult:
+    return AnalysisResult(
+        verdict=Verdict.CLEAN,
+        findings=[],
+        incidents=[],
+        input=InputStats(
+            sources=["tests/data/lab/01_startup.log"],
+            lines_read=1000,
+            lines_parsed=1000,
+            first_time=ts("2026-12-03 15:00:00"),
+            last_time=ts("2026-12-03 17:30:00"),
+        ),
+        traffic=TrafficStats(messages=12, recipients=12, delivered=12),
+    )
+
+
+ESC_SENDER = "\x1b[31mevil\x1b[0m@example.com"
+MARKUP_HELO = "[bold]x[/bold] [link=http://a]y[/link]"
+OSC_TITLE = "\x1b]0;pwned\x07admin"
+HUGE = "A" * 10_000
+
+
+def hostile() -> AnalysisResult:
+    finding = Finding(
+        indicator="unknown-sender-domain",
+        severity=Severity.MEDIUM,
+        subject=Subject("sender", ESC_SENDER),
+        title=f"sender {ESC_SENDER} via helo {MARKUP_HELO}",
+        first_seen=ts("2026-12-03 16:00:00"),
+        last_seen=ts("2026-12-03 16:05:00"),
+        count=3,
+        evidence=[
+            f"Dec 03 16:00:00 mail postfix/smtpd[1]: NOQUEUE: helo=<{MARKUP_HELO}>",
+            "line one\nline two\r\x00\x9b2J\u202eevil\udcff",
+            HUGE,
+            OSC_TITLE,
+        ],
+        mitigations=["no-such-fix", "check-blocklists"],
+        details={"helo": MARKUP_HELO, "names": [ESC_SENDER, HUGE], "big": HUGE},
+    )
+    return AnalysisResult(
+        verdict=Verdict.SUSPICIOUS,
+        findings=[finding],
+        incidents=[],
+        input=InputStats(
+            sources=[f"/tmp/{OSC_TITLE}"],
+            lines_read=4,
+            lines_parsed=4,
+            unparsed_samples=[ESC_SENDER, HUGE],
+        ),
+        traffic=TrafficStats(
+            top={
+                "senders": [(ESC_SENDER, 3), (MARKUP_HELO, 2), (HUGE, 1)],
+                "helo_names": [(MARKUP_HELO, 1)],
+            }
+        ),
+    )
+
+
+def render(result: AnalysisResult, *, width: int = 100, verbose: bool = False, **kw: object) -> str:
+    console = Console(file=io.StringIO(), width=width, color_system=None, **kw)  # type: ignore[arg-type]
+    terminal.render(result, console, verbose=verbose)
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    assert isinstance(out, str)
+    return out
+
+
+def lines_of(out: str) -> list[str]:
+    return [line.rstrip() for line in out.splitlines()]
+
+
+# --- sanitize ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "expected"),
+    [
+        ("alice@lab.test", 100, "alice@lab.test"),
+        ("", 10, ""),
+        ("\x1b[31mred\x1b[0m", 100, "red"),
+        ("\x1b[1;38;5;196mbold\x1b[m", 100, "bold"),
+        ("\x1b]0;title\x07after", 100, "after"),
+        ("\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\", 100, "link"),
+        ("\x1bPq#0;2;0;0;0\x1b\\x", 100, "x"),
+        ("a\x1bcb", 100, "ab"),
+        ("\x9b2Jcleared", 100, "cleared"),
+        ("lone \x1b", 100, "lone \\x1b"),
+        ("a\nb\rc\td\x00e\x7f", 100, "a\\x0ab\\x0dc\\x09d\\x00e\\x7f"),
+        ("c1 \x85 \x90", 100, "c1 \\x85 \\x90"),
+        ("bidi \u202eevil\u2066", 100, "bidi \\u202eevil\\u2066"),
+        ("byte \udcff\udc80", 100, "byte \\xff\\x80"),
+        ("[bold]x[/bold]", 100, "[bold]x[/bold]"),
+        ("héllo wörld ✓", 100, "héllo wörld ✓"),
+        ("abcdefghij", 10, "abcdefghij"),
+        ("abcdefghijk", 10, "abcdefghi…"),
+        ("\x00\x00\x00", 6, "\\x00\\…"),
+        ("abc", 0, ""),
+    ],
+)
+def test_clean(text: str, limit: int, expected: str) -> None:
+    assert clean(text, limit) == expected
+
+
+def test_clean_bounds_huge_text() -> None:
+    assert clean("B" * 10_000_000, 50) == "B" * 49 + "…"
+    # The scanned prefix ends in a lone ESC: shown escaped, never as the byte.
+    assert clean("\x1b[31m" * 100_000, 50) == "\\x1b…"
+
+
+def test_clean_returns_the_same_object_when_nothing_to_do() -> None:
+    text = "Dec 03 16:17:46 mail postfix/smtpd[28003]: connect from unknown[127.0.0.66]"
+    assert clean(text, 500) is text
+
+
+# --- formatting helpers -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("t", "expected"),
+    [
+        (ts("2026-12-03 16:18:19"), "2026-12-03 16:18:19Z"),
+        (ts("2026-12-03 16:18:19") + 0.75, "2026-12-03 16:18:19Z"),
+        (0.0, "1970-01-01 00:00:00Z"),
+        (None, "-"),
+    ],
+)
+def test_fmt_time(t: float | None, expected: str) -> None:
+    assert terminal.fmt_time(t) == expected
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [(0, "0s"), (59.9, "59s"), (74, "1m 14s"), (3600, "1h 0m"), (6060, "1h 41m"), (90000, "1d 1h")],
+)
+def test_fmt_duration(seconds: float, expected: str) -> None:
+    assert terminal.fmt_duration(seconds) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (True, "yes"),
+        (12345, "12,345"),
+        (780.5, "780.5"),
+        (2.0, "2"),
+        (["a", "b"], "a, b"),
+        (list(range(8)), "0, 1, 2, 3, 4 (+3 more)"),
+        ({"203.0.113.9", "198.51.100.7"}, "198.51.100.7, 203.0.113.9"),
+        ({"sent": 3, "deferred": 1}, "sent=3, deferred=1"),
+        ("a\x1b[2Jb", "ab"),
+        (None, "None"),
+    ],
+)
+def test_fmt_value(value: object, expected: str) -> None:
+    assert terminal.fmt_value(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("start", 1_796_314_699, "2026-12-03 16:18:19Z"),
+        ("first_seen", 1_796_314_699.5, "2026-12-03 16:18:19Z"),
+        ("window_seconds", 3600, "3,600"),
+        (
+            "spikes",
+            [{"start": 1_796_314_699, "messages": 201}, {"start": 1_796_318_299, "messages": 5}],
+            "start=2026-12-03 16:18:19Z, messages=201; start=2026-12-03 17:18:19Z, messages=5",
+        ),
+        (
+            "sender_domains",
+            [{"value": "mailbox12.example", "count": 3}, {"value": "a.example", "count": 1}],
+            "mailbox12.example (3); a.example (1)",
+        ),
+    ],
+)
+def test_fmt_value_by_key(key: str, value: object, expected: str) -> None:
+    assert terminal.fmt_value(value, key) == expected
+
+
+# --- the report -------------------------------------------------------------------------------
+
+
+def test_compromised_report_sections_in_order() -> None:
+    out = render(compromised())
+    order = [
+        "ABUSED",
+        "Account alice@lab.test was broken into and sends spam",
+        "Period",
+        "Incidents (1)",
+        "I1",
+        "What to do",
+        "Top SASL users",
+        "Traffic",
+    ]
+    positions = [out.index(marker) for marker in order]
+    assert positions == sorted(positions)
+    assert "Other findings" not in out
+
+
+def test_compromised_report_exact_lines() -> None:
+    lines = lines_of(render(compromised()))
+    expected = [
+        "│  ABUSED   exit 2" + " " * 81 + "│",
+        "│ Account alice@lab.test was broken into and sends spam" + " " * 44 + "│",
+        "│ 1 incident, 2 findings (1 critical, 1 high)" + " " * 54 + "│",
+        "Period   2026-12-03 16:17:40Z to 2026-12-03 16:19:05Z (1m 25s)",
+        "Sources  /var/log/mail.log",
+        "Lines    1,500 read, 1,490 parsed, 10 not understood",
+        "By MTA   postfix 1,490",
+        "10 lines not understood: run with --show-unparsed",
+        "2 lines with a timestamp that could not be read",
+        "I1  CRITICAL  Account alice@lab.test was broken into and sends spam",
+        "    subjects: sasl_user:alice@lab.test, ip:127.0.0.66",
+        "    2026-12-03 16:17:46Z to 2026-12-03 16:19:00Z (1m 14s)",
+        "    2026-12-03 16:17:46Z  first failed login from 127.0.0.66",
+        "    2026-12-03 16:18:19Z  127.0.0.66 logged in as alice@lab.test",
+        "    2026-12-03 16:19:00Z  200 messages sent to 57 domains",
+        "   CRITICAL  outbound-spike  sasl_user:alice@lab.test  count 200",
+        "      alice@lab.test sent 200 messages to 57 domains in 41 seconds",
+        "      2026-12-03 16:18:19Z to 2026-12-03 16:19:00Z (41s)",
+        "      messages: 200",
+        "      recipient_domains: 57",
+        "   HIGH  auth-bruteforce  ip:127.0.0.66  count 312",
+        "      312 failed SASL logins from 127.0.0.66 for 2 accounts",
+        "      related: sasl_user:alice@lab.test",
+        "      failures: 312",
+        "      accounts: alice@lab.test, info@lab.test",
+        "      per_minute: 780.5",
+        "      (+2 more evidence lines: run with --verbose)",
+        "Top SASL users   count",
+        "alice@lab.test     200",
+        "127.0.0.66         512",
+        "mailbox36.example           9",
+        "messages queued           200",
+        "delivered                 198",
+        "deferred attempts           2",
+        "SASL login failures       312",
+    ]
+    for line in expected:
+        assert line in lines, line
+
+
+def test_evidence_first_three_then_all_with_verbose() -> None:
+    short = render(compromised(), width=200)
+    assert "      | " + BRUTE_EVIDENCE[2] in lines_of(short)
+    assert BRUTE_EVIDENCE[3] not in short
+    assert "(+2 more evidence lines: run with --verbose)" in short
+    full = render(compromised(), width=200, verbose=True)
+    for line in BRUTE_EVIDENCE + SPIKE_EVIDENCE:
+        assert "      | " + line in lines_of(full)
+    assert "more evidence lines" not in full
+    # Verbose also shows what was not understood.
+    assert "Dec 03 16:17:40 mail postfix/anvil[31]: something new" in full
+    assert "something new" not in short
+
+
+def test_mitigations_once_in_order_of_first_use() -> None:
+    out = render(compromised())
+    ids = re.findall(r"^\d+\. .*  \[([a-z0-9-]+)\]$", out, flags=re.M)
+    # The incident lists the spike first, then the brute force.
+    assert ids == [
+        "reset-password",
+        "hold-queued-mail",
+        "rate-limit-outbound",
+        "limit-auth-attempts",
+        "ban-ip",
+    ]
+    assert "4. Slow down and ban password guessing  [limit-auth-attempts]" in lines_of(out)
+
+
+def test_commands_printed_whole_even_at_80_columns() -> None:
+    lines = lines_of(render(compromised(), width=80))
+    steps = {
+        line
+        for mid in ("rate-limit-outbound", "hold-queued-mail")
+        for mta in (CATALOGUE[mid].postfix, CATALOGUE[mid].exim)
+        for step in mta
+        for line in step.split("\n")
+    }
+    for step in steps:
+        assert "     " + step in lines, step
+    long_line = (
+        "     postconf -e 'smtpd_client_message_rate_limit = 100' "
+        "'smtpd_client_recipient_rate_limit = 300' 'anvil_rate_time_unit = 60s'"
+    )
+    assert long_line in lines
+
+
+def test_width_80_only_commands_overflow() -> None:
+    lines = lines_of(render(compromised(), width=80))
+    steps = {
+        "     " + line
+        for entry in CATALOGUE.values()
+        for step in entry.postfix + entry.exim
+        for line in step.split("\n")
+    }
+    too_wide = [line for line in lines if len(line) > 80]
+    assert too_wide
+    assert all(line in steps for line in too_wide), [x for x in too_wide if x not in steps]
+
+
+def test_clean_report() -> None:
+    out = render(clean_result())
+    lines = lines_of(out)
+    assert "│  CLEAN   exit 0" + " " * 82 + "│" in lines
+    assert "│ No sign of relay abuse in 1,000 lines." + " " * 59 + "│" in lines
+    assert "Period   2026-12-03 15:00:00Z to 2026-12-03 17:30:00Z (2h 30m)" in lines
+    assert "Lines    1,000 read, 1,000 parsed, 0 not understood" in lines
+    for absent in (
+        "Incidents",
+        "Other findings",
+        "What to do",
+        "Top ",
+        "--show-unparsed",
+        "timestamp",
+    ):
+        assert absent not in out
+    assert "messages queued            12" in lines
+
+
+def test_no_colour_codes_when_not_a_terminal() -> None:
+    console = Console(file=io.StringIO(), width=100)
+    terminal.render(compromised(), console)
+    assert "\x1b" not in console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def test_hostile_strings_cannot_reach_the_terminal() -> None:
+    for verbose in (False, True):
+        out = render(hostile(), verbose=verbose)
+        assert "\x1b" not in out
+        assert "\x9b" not in out
+        assert "\x07" not in out
+        assert "\x00" not in out
+        assert "\r" not in out
+        assert "\u202e" not in out
+        assert "\udcff" not in out
+        assert "pwned" not in out
+        # The 10 KB strings are cut, every time they appear.
+        assert "A" * 4001 not in out
+        assert len(out) < 40_000
+
+
+def test_hostile_strings_with_colour_enabled_only_carry_our_sgr_codes() -> None:
+    console = Console(file=io.StringIO(), width=100, force_terminal=True, color_system="truecolor")
+    terminal.render(hostile(), console, verbose=True)
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "\x1b[" in out
+    assert re.sub(r"\x1b\[[0-9;]*m", "", out).count("\x1b") == 0
+    assert "\x1b]" not in out
+    assert "\x1b[31mevil" not in out
+
+
+def test_markup_and_newlines_print_literally() -> None:
+    out = render(hostile(), width=200)
+    lines = lines_of(out)
+    assert "[bold]x[/bold] [link=http://a]y[/link]" in out
+    assert "   MEDIUM  unknown-sender-domain  sender:evil@example.com  count 3" in lines
+    assert "      sender evil@example.com via helo [bold]x[/bold] [link=http://a]y[/link]" in lines
+    assert "      | line one\\x0aline two\\x0d\\x00\\u202eevil\\xff" in lines
+    assert "      helo: [bold]x[/bold] [link=http://a]y[/link]" in lines
+    assert any(re.fullmatch(r"\[bold\]x\[/bold\] \[link=http://a\]y\[/link\] +2", x) for x in lines)
+    assert "Sources  /tmp/admin" in lines
+    # Unknown mitigation ids are shown, not dropped, and do not break the catalogue part.
+    assert "1. no-such-fix  (no catalogue entry)" in lines
+    assert "2. Check whether the server's IP is block-listed  [check-blocklists]" in lines
+
+
+def test_unknown_top_list_gets_a_title() -> None:
+    lines = lines_of(render(hostile(), width=200))
+    assert "Top helo names                           count" in lines
+    assert "[bold]x[/bold] [link=http://a]y[/link]       1" in lines
+
+
+def test_findings_outside_incidents_come_after_them() -> None:
+    result = compromised()
+    probe = Finding(
+        indicator="relay-probing",
+        severity=Severity.LOW,
+        subject=Subject("ip", "203.0.113.9"),
+        title="203.0.113.9 tried to relay 14 times",
+        count=14,
+        mitigations=["block-relay-probers", "ban-ip"],
+    )
+    result.findings.append(probe)
+    out = render(result)
+    assert out.index("Incidents (1)") < out.index("Other findings (1)") < out.index("What to do")
+    assert "   LOW  relay-probing  ip:203.0.113.9  count 14" in lines_of(out)
+    assert "      time unknown" in lines_of(out)
+    ids = re.findall(r"^\d+\. .*  \[([a-z0-9-]+)\]$", out, flags=re.M)
+    assert ids[-2:] == ["ban-ip", "block-relay-probers"]
