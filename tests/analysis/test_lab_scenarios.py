@@ -31,17 +31,23 @@ def test_bruteforce_then_spam_is_a_compromised_account(relayguard: Any) -> None:
     assert comp["severity"] == "critical"
     d = comp["details"]
     assert d["login_ip"] == "127.0.0.66"
-    assert d["how"] == "from the attacking IP"
-    assert d["failing_ips"] == [{"value": "127.0.0.66", "count": d["failures_before"]}]
-    assert d["messages_after"] == 200
-    assert d["external_recipients_after"] == 626
+    assert d["how"] == "an attacking IP"
+    # 03 attacks alice from two addresses: 15 failures from .66, 20 from .67
+    assert d["failures_before"] == 35
+    assert sorted(d["failing_ips"], key=lambda x: x["value"]) == [
+        {"value": "127.0.0.66", "count": 15},
+        {"value": "127.0.0.67", "count": 20},
+    ]
+    # 201 messages: the attacker's first test message to friend@mailbox1.example, then 200
+    assert d["messages_after"] == 201
+    assert d["external_recipients_after"] == 627
     assert d["recipient_domains_after"] == 68
     texts = [e["text"] for e in comp["timeline"]]
     assert texts[0].startswith("first of ")
     assert any(t.startswith("successful login as alice@lab.test from 127.0.0.66") for t in texts)
     # the brute force itself, and the spam run, are in the same incident
-    [brute] = [f for f in by(doc, "auth-bruteforce") if f["subject"]["kind"] == "ip"]
-    assert brute["subject"]["value"] == "127.0.0.66"
+    brute = {f["subject"]["value"]: f["count"] for f in by(doc, "auth-bruteforce")}
+    assert brute == {"127.0.0.66": 41, "127.0.0.67": 20}
     incident = doc["incidents"][0]
     indicators = {doc["findings"][i]["indicator"] for i in incident["findings"]}
     assert {"compromised-account", "auth-bruteforce", "outbound-spike"} <= indicators
@@ -51,8 +57,9 @@ def test_bruteforce_alone_is_suspicious_not_abused(relayguard: Any) -> None:
     code, doc = analyze(relayguard, "03")
     assert (code, doc["verdict"]) == (1, "suspicious")
     assert by(doc, "compromised-account") == []
-    [brute] = [f for f in by(doc, "auth-bruteforce") if f["subject"]["kind"] == "ip"]
-    assert brute["subject"]["value"] == "127.0.0.66"
+    brute = {f["subject"]["value"]: f["count"] for f in by(doc, "auth-bruteforce")}
+    # two attacking addresses only: below the 3-address spraying threshold
+    assert brute == {"127.0.0.66": 41, "127.0.0.67": 20}
 
 
 def test_open_relay_via_mynetworks(relayguard: Any) -> None:
@@ -98,8 +105,9 @@ def test_queue_recovers_after_flush(relayguard: Any) -> None:
     _, doc = analyze(relayguard, "08", "09")
     [q] = by(doc, "queue-buildup")
     assert q["details"]["peak_deferred"] == 100
-    assert q["details"]["deferred_at_end"] == 0
-    assert "recovered" in q["title"]
+    # the flush delivered all 100; one new message to tempfail-me@ is deferred at the end
+    assert q["details"]["deferred_at_end"] == 1
+    assert "1 still deferred" in q["title"]
 
 
 def test_benign_office_log_is_clean(relayguard: Any) -> None:

@@ -204,17 +204,17 @@ class CompromisedAccount(Detector):
         if len(fails) < self.s.min_failures and ip_recent < self.s.min_failures:
             return None
         if ip and (self._is_attacker(ip, since) or ip_recent >= self.attack_threshold):
-            return "from the attacking IP", Severity.CRITICAL
+            return "an attacking IP", Severity.CRITICAL
         failing = {fip for _, fip in fails if fip}
         attackers = {fip for fip in failing if self._is_attacker(fip, since)}
         if ip and any(network_of(a) == net for a in attackers):
-            return "from the attacking network", Severity.CRITICAL
+            return "in an attacking network", Severity.CRITICAL
         if attackers:
             return "after attacks from other IPs", Severity.HIGH
         if ip in failing and known_net:
             return None  # the user mistyped on a usual network
         if not known_net:
-            return "from a new network after failed logins", Severity.MEDIUM
+            return "a new network for this user", Severity.MEDIUM
         return None
 
     def _take_over(
@@ -269,7 +269,7 @@ class CompromisedAccount(Detector):
             cand.recipients += 1
             if cand.recipients < self.s.new_network_burst:
                 return
-            tk = _Takeover(cand.time, cand.ip, "from a new network, then a burst", Severity.HIGH)
+            tk = _Takeover(cand.time, cand.ip, "a new network, then a burst", Severity.HIGH)
             tk.method = cand.method
             tk.login_line = cand.line
             tk.evidence.add(cand.line)
@@ -300,18 +300,18 @@ class CompromisedAccount(Detector):
     def _finding(self, user: str, tk: _Takeover) -> Finding:
         n_ips = len(tk.failing_ips)
         attack = (
-            f"after {tk.failures} failed logins from {n_ips} address(es)" if tk.failures else ""
+            f"{tk.failures} failed logins from {n_ips} address(es), then " if tk.failures else ""
         )
         sent = (
-            f"; then sent {tk.messages} messages to {tk.recipients} external recipients "
+            f"; since then {tk.messages} messages to {tk.recipients} external recipients "
             f"in {len(tk.domains)} domains"
             if tk.messages
             else "; no outbound mail seen since"
         )
         forged = sorted(tk.sender_domains.items(), key=lambda kv: (-kv[1], kv[0]))
         if forged:
-            sent += f", with {len(forged)} sender domain(s) not ours"
-        title = f"{user} logged in from {tk.ip} {tk.how} {attack}".rstrip() + sent
+            sent += f", {len(forged)} sender domain(s) not ours"
+        title = f"{user} compromised: {attack}a login from {tk.ip} ({tk.how}){sent}"
         timeline: list[TimelineEntry] = []
         if tk.first_failure is not None:
             timeline.append(

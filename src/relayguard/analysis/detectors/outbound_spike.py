@@ -22,7 +22,7 @@ from relayguard.analysis.detectors.base import Context, Detector
 from relayguard.analysis.locality import domain_of
 from relayguard.analysis.messages import Message
 from relayguard.findings import Finding, Severity, Subject, TimelineEntry
-from relayguard.logs.events import Event
+from relayguard.logs.events import Event, iso_time
 
 _MAX_DOMAINS_PER_WINDOW = 10_000
 _EVIDENCE_PER_WINDOW = 4
@@ -205,10 +205,10 @@ class OutboundSpike(Detector):
             timeline=timeline,
             details={
                 "window_seconds": self.s.window,
-                "active_windows_seen": windows,
+                "history_windows": windows,
                 "spikes": [
                     {
-                        "start": sp.first,
+                        "start": iso_time(sp.first),
                         "messages": sp.values[0],
                         "recipients": sp.values[1],
                         "domains": sp.values[2],
