@@ -8,6 +8,8 @@ import pytest
 
 from relayguard.cli import main
 
+pytest_plugins = ["tests.lab.fixtures"]
+
 DATA = Path(__file__).parent / "data"
 LAB = DATA / "lab"
 
