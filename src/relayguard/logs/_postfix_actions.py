@@ -3,8 +3,8 @@
 smtpd (access restrictions, milters, before-queue filters), cleanup (header/body checks,
 milters) and postscreen log them in two shapes::
 
-    ACTION: CMD from NAME[IP]: 554 5.7.1 <r>: Relay access denied; from=<s> to=<r> proto=SMTP helo=<h>
-    ACTION: header Subject: text from NAME[IP]; from=<s> to=<r> proto=SMTP helo=<h>: optional text
+    ACTION: CMD from NAME[IP]: 554 5.7.1 <r>: Relay access denied; from=<s> to=<r> proto=P helo=<h>
+    ACTION: header Subject: text from NAME[IP]; from=<s> to=<r> proto=P helo=<h>: optional text
 
 The action becomes ``ev.status`` (``reject``, ``reject_warning``, ``milter-reject``, ``discard``,
 ``hold``, ``filter``, ...). Actions that stop or quarantine mail are type REJECT (RELAY_DENIED
@@ -16,11 +16,15 @@ client did try; consumers that want only refused mail check ``status == "reject"
 
 from __future__ import annotations
 
+import re
+
 from relayguard.logs import events as E
 from relayguard.logs._postfix_fields import (
     MAX_DETAIL,
+    MAX_REPLY,
     client,
     envelope_tail,
+    set_client,
     smtp_reply,
 )
 from relayguard.logs.events import Event
@@ -55,6 +59,8 @@ _RELAY_DENIALS = ("relay access denied", "relaying denied", "relay not permitted
 
 
 def _is_relay_denial(reply: str) -> bool:
+    if "Relay access denied" in reply:  # the Postfix wording: skip lower-casing
+        return True
     low = reply.lower()
     return any(d in low for d in _RELAY_DENIALS)
 
@@ -65,11 +71,17 @@ def parse_action(ev: Event, action: str, s: str) -> bool:
     if etype is None:
         return False
     if s.startswith(("header ", "body ")):
-        _content_check(ev, s)
-    elif action in _CONTENT_ONLY or not _smtp_stage(ev, s):
+        reply = _content_check(ev, s)
+    elif action in _CONTENT_ONLY:
         return False
+    else:
+        stage = _smtp_stage(ev, s)
+        if stage is None:
+            return False
+        reply = stage
     ev.status = action
-    if etype == E.REJECT and ev.reply and _is_relay_denial(ev.reply):
+    # Judged on the whole reply: ev.reply may be cut at MAX_REPLY before the telling words.
+    if etype == E.REJECT and reply and _is_relay_denial(reply):
         etype = E.RELAY_DENIED
     ev.type = etype
     return True
@@ -88,11 +100,36 @@ def _tail_start(s: str, start: int) -> int:
     return -1
 
 
-def _smtp_stage(ev: Event, s: str) -> bool:
-    """``CMD from NAME[IP]: REPLY; TAIL`` or ``CMD: REPLY; TAIL`` (before-queue proxy)."""
+# The common complete shape in one match. The greedy reply group backtracks to the LAST
+# "; from=<" (a DNSBL reply text has "; " in it). postscreen separates the tail with ", ".
+_STAGE_RE = re.compile(
+    r"([A-Z][A-Z-]{1,20}) from ([^\[\s]{0,512})\[([0-9A-Fa-f:.]{2,45}|unknown)\](?::(\d{1,5}))?: "
+    r"(?:([245]\d\d) )?(?:([245]\.\d{1,3}\.\d{1,3}) )?(.*); from=<([^>]{0,512})>,? "
+    r"to=<([^>]{0,512})>,? proto=[A-Z]{0,16},? helo=<([^>]{0,512})>\Z",
+    re.S,
+)
+
+
+def _smtp_stage(ev: Event, s: str) -> str | None:
+    """``CMD from NAME[IP]: REPLY; TAIL`` or ``CMD: REPLY; TAIL`` (before-queue proxy).
+
+    Returns the whole reply text (before bounding), or None when the shape is not this.
+    """
+    g = _STAGE_RE.match(s)
+    if g is not None:
+        cmd, name, ip, port, code, dsn, reply, ev.sender, ev.recipient, ev.helo = g.groups()
+        ev.command = cmd
+        set_client(ev, name, ip, port)
+        if code is not None:
+            ev.code = int(code)
+        if dsn is not None:
+            ev.dsn = dsn
+        if reply:
+            ev.reply = reply[:MAX_REPLY]
+        return reply
     sp = s.find(" ")
     if sp <= 0:
-        return False
+        return None
     cmd = s[:sp]
     if cmd[-1] == ":":  # proxy-accept/proxy-reject: "END-OF-MESSAGE: 554 ...; from=..."
         ev.command = cmd[:-1]
@@ -102,20 +139,18 @@ def _smtp_stage(ev: Event, s: str) -> bool:
         end = client(ev, s, sp + 6)
         body = s.find(": ", sp + 6 if end < 0 else end)
         if body < 0:
-            return False
+            return None
         body += 2
     else:
-        return False
+        return None
     t = _tail_start(s, body)
     if t < 0:
-        smtp_reply(ev, s[body:])
-    else:
-        smtp_reply(ev, s[body:t])
-        envelope_tail(ev, s[t + 2 :])
-    return True
+        return smtp_reply(ev, s[body:])
+    envelope_tail(ev, s[t + 2 :])
+    return smtp_reply(ev, s[body:t])
 
 
-def _content_check(ev: Event, s: str) -> None:
+def _content_check(ev: Event, s: str) -> str:
     """``header NAME: text from CLIENT; TAIL[: text]`` (cleanup header/body checks)."""
     t = _tail_start(s, 0)
     what = s if t < 0 else s[:t]
@@ -131,4 +166,5 @@ def _content_check(ev: Event, s: str) -> None:
     if t >= 0:
         extra = envelope_tail(ev, s[t + 2 :])
         if extra:
-            smtp_reply(ev, extra)
+            return smtp_reply(ev, extra)
+    return ""

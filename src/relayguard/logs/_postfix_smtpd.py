@@ -5,8 +5,17 @@ Handlers take ``(ev, daemon, message)`` and set ``ev.type`` only when they recog
 
 from __future__ import annotations
 
+import re
+
 from relayguard.logs import events as E
-from relayguard.logs._postfix_fields import MAX_ADDR, MAX_DETAIL, client
+from relayguard.logs._postfix_fields import (
+    MAX_ADDR,
+    MAX_DETAIL,
+    QID_RE,
+    client,
+    relay_of,
+    set_client,
+)
 from relayguard.logs.events import Event
 
 # A command name in "after CMD" is ours (CONNECT, EHLO, DATA, ...) except in postscreen's
@@ -65,12 +74,17 @@ def session_end(ev: Event, daemon: str, m: str) -> None:
 
 def warning(ev: Event, daemon: str, m: str) -> None:
     """``warning: ...``: SASL failures become AUTH_FAILURE, the rest WARNING with the text."""
+    if not m.startswith("warning: "):
+        return
     t = m[9:]
-    j = t.find(": SASL ")
-    if j > 0 and _sasl_failure(ev, t, j):
+    if ": SASL " in t and _sasl_failure(ev, t):
         return
     ev.detail = t[:MAX_DETAIL]
     ev.type = E.WARNING
+    q = QID_RE.match(t)
+    if q is not None:  # "warning: 9BECF3F19D: sender_canonical_maps map lookup problem ..."
+        ev.queue_id = q.group(1)
+        return
     if t.startswith("hostname "):
         # "hostname X does not resolve to address IP[: reason]": IP is the client.
         a = t.find(" does not resolve to address ")
@@ -84,55 +98,72 @@ def warning(ev: Event, daemon: str, m: str) -> None:
         ev.client_ip = t[:h][:45]
         return
     first = t.find(": ")
-    if first > 0 and t[first - 1] in "]0123456789" and "[" in t[:first]:
-        client(ev, t, 0)
+    if first > 0 and t[first - 1] in "]0123456789" and client(ev, t, 0) > 0:
         return
     f = t.find(" from ")
     if f >= 0:
         client(ev, t, f + 6)
 
 
-def _sasl_failure(ev: Event, t: str, j: int) -> bool:
-    """``NAME[IP][:PORT]: SASL LOGIN authentication failed: reason[, sasl_username=U]``."""
-    if client(ev, t, 0) < 0:
+_SASL_FAILED_RE = re.compile(
+    r"([^\[\s]{0,512})\[([0-9A-Fa-f:.]{2,45}|unknown)\](?::(\d{1,5}))?: "
+    r"SASL ([A-Za-z0-9_-]{1,32}) authentication failed:? ?(.*?)(?:, sasl_username=(.*))?\Z",
+    re.S,
+)
+
+
+def _sasl_failure(ev: Event, t: str) -> bool:
+    """``NAME[IP][:PORT]: SASL LOGIN authentication failed: reason[, sasl_username=U]``.
+
+    The user name is peer data and comes last, so the first ``, sasl_username=`` starts it.
+    """
+    g = _SASL_FAILED_RE.match(t)
+    if g is None:
         return False
-    k = t.find(" authentication failed", j + 7)
-    if k < 0:
-        ev.client_ip = ev.client_name = ev.client_port = None
-        return False
-    ev.sasl_method = t[j + 7 : k].upper()[:MAX_ADDR]
-    reason = t[k + 23 :].lstrip()
-    u = reason.rfind(", sasl_username=")
-    if u >= 0:
-        ev.sasl_username = reason[u + 16 :][:MAX_ADDR]
-        reason = reason[:u]
+    name, ip, port, method, reason, user = g.groups()
+    set_client(ev, name, ip, port)
+    ev.sasl_method = method.upper()
     if reason:
         ev.detail = reason[:MAX_DETAIL]
+    if user is not None:
+        ev.sasl_username = user[:MAX_ADDR]
     ev.type = E.AUTH_FAILURE
     return True
 
 
+_TLS_STATES = ("Anonymous TLS", "Untrusted TLS", "Trusted TLS", "Verified TLS")
+
+
 def tls(ev: Event, daemon: str, m: str) -> None:
-    """``Anonymous TLS connection established from C: ...``, ``... to HOST[IP]:25: ...``,
-    ``SSL_accept error from C: ...``, ``SSL_connect error to R: ...``,
-    ``certificate verification failed for R: ...``."""
-    i = m.find(" from ")
-    if i >= 0 and m.startswith(("SSL_accept error from ", "Anonymous TLS", "Untrusted TLS",
-                                "Trusted TLS", "Verified TLS")):
-        if client(ev, m, i + 6) < 0:
+    """TLS session lines: ``<State> TLS connection established from C: ...`` (smtpd) or
+    ``... to HOST[IP]:25: ...`` (smtp), ``SSL_accept error from C: ...``,
+    ``SSL_connect error to R: ...``, ``certificate verification failed for R: ...``.
+    The whole line is kept in ``detail``."""
+    if m.startswith(_TLS_STATES):
+        i = m.find(" from ")
+        if i >= 0:
+            if client(ev, m, i + 6) < 0:
+                return
+        else:
+            i = m.find(" to ")
+            if i < 0:
+                return
+            ev.relay = relay_of(m, i + 4)
+    elif m.startswith("SSL_accept error from "):
+        if client(ev, m, 22) < 0:
             return
+    elif m.startswith("SSL_connect error to "):
+        ev.relay = relay_of(m, 21)
+    elif m.startswith("certificate verification failed for "):
+        ev.relay = relay_of(m, 36)
     else:
-        i = m.find(" to ")
-        if i < 0 or not m.startswith(("SSL_connect error to ", "Anonymous TLS", "Untrusted TLS",
-                                      "Trusted TLS", "Verified TLS")):
-            i = m.find(" for ") if m.startswith("certificate verification failed for ") else -1
-        if i < 0:
-            return
-        e = m.find("]", i)
-        j = m.find(": ", e if e >= 0 else i)
-        ev.relay = (m[i + 4 :] if j < 0 else m[i + 4 : j]).lstrip()[:MAX_ADDR]
+        return
     ev.detail = m[:MAX_DETAIL]
     ev.type = E.TLS
+
+
+# "PASS NEW [IP]:PORT", "DNSBL rank 3 for [IP]:PORT", "CONNECT from [IP]:PORT to [IP]:PORT"
+_VERDICT_RE = re.compile(r"([^\[]{1,64}?)(?: from| for)? \[([0-9A-Fa-f:.]{2,45})\]:(\d{1,5})")
 
 
 def postscreen(ev: Event, daemon: str, m: str) -> None:
@@ -140,19 +171,15 @@ def postscreen(ev: Event, daemon: str, m: str) -> None:
 
     tlsproxy logs ``CONNECT from``/``DISCONNECT`` too: those are INFO, not verdicts.
     """
-    b = m.find("[")
-    if b < 2:
+    g = _VERDICT_RE.match(m)
+    if g is None:
         return
-    end = client(ev, m, b)
-    if end < 0:
-        return
-    verdict = m[: b - 1]
-    for suffix in (" from", " for"):
-        if verdict.endswith(suffix):
-            verdict = verdict[: -len(suffix)]
-    ev.detail = verdict[:MAX_DETAIL]
+    verdict, ip, port = g.groups()
+    ev.client_ip = ip
+    ev.client_port = int(port)
+    ev.detail = verdict
     if verdict.startswith(("COMMAND", "NON-SMTP", "BARE")):
-        a = m.find(" after ", end)
+        a = m.find(" after ", g.end())
         if a >= 0:
             cmd = m[a + 7 :].partition(":")[0].strip()
             if cmd:
@@ -160,4 +187,4 @@ def postscreen(ev: Event, daemon: str, m: str) -> None:
     ev.type = E.INFO if daemon == "tlsproxy" else E.POSTSCREEN
 
 
-__all__ = ["MAX_ADDR", "disconnect", "postscreen", "session_end", "tls", "warning"]
+__all__ = ["disconnect", "postscreen", "session_end", "tls", "warning"]

@@ -15,16 +15,71 @@ from relayguard.logs import dovecot, exim, postfix, sendmail
 from relayguard.logs.events import Event
 
 POSTFIX_DAEMONS = frozenset(
-    "anvil bounce cleanup discard dnsblog error flush lmtp local master oqmgr pickup pipe "
-    "postalias postcat postconf postdrop postfix postfix-script postkick postlock postlog "
-    "postlogd postmap postmulti postqueue postscreen postsuper proxymap qmgr qmqpd relay "
-    "retry scache sendmail showq smtp smtpd spawn tlsmgr tlsproxy trace trivial-rewrite "
-    "verify virtual defer".split()
+    {
+        "anvil",
+        "bounce",
+        "cleanup",
+        "discard",
+        "dnsblog",
+        "error",
+        "flush",
+        "lmtp",
+        "local",
+        "master",
+        "oqmgr",
+        "pickup",
+        "pipe",
+        "postalias",
+        "postcat",
+        "postconf",
+        "postdrop",
+        "postfix",
+        "postfix-script",
+        "postkick",
+        "postlock",
+        "postlog",
+        "postlogd",
+        "postmap",
+        "postmulti",
+        "postqueue",
+        "postscreen",
+        "postsuper",
+        "proxymap",
+        "qmgr",
+        "qmqpd",
+        "relay",
+        "retry",
+        "scache",
+        "sendmail",
+        "showq",
+        "smtp",
+        "smtpd",
+        "spawn",
+        "tlsmgr",
+        "tlsproxy",
+        "trace",
+        "trivial-rewrite",
+        "verify",
+        "virtual",
+        "defer",
+    }
 )
 SENDMAIL_PROGRAMS = frozenset({"sendmail", "sm-mta", "sm-msp-queue", "sm-acceptingconnections"})
 EXIM_PROGRAMS = frozenset({"exim", "exim4", "exim-4"})
-DOVECOT_PREFIXES = ("dovecot", "auth", "imap-login", "pop3-login", "submission-login",
-                    "managesieve-login", "lmtp", "imap", "pop3")
+DOVECOT_PREFIXES = (
+    "dovecot",
+    "auth",
+    "imap-login",
+    "pop3-login",
+    "submission-login",
+    "managesieve-login",
+    "lmtp",
+    "imap",
+    "pop3",
+    "deliver",
+)
+# Dovecot 1.x log_path lines start with the level where a tag would be: "Info: imap-login: ..."
+DOVECOT_LEVELS = frozenset({"Info", "Warn", "Warning", "Error", "Fatal", "Panic", "Debug"})
 
 # (mta, handler) where handler(ev, message) fills the event.
 Route = tuple[str, Callable[[Event, str], None]] | None
@@ -51,7 +106,7 @@ def _route(program: str) -> tuple[Route, str | None, str | None]:
         return ("sendmail", sendmail.parse), None, None
     if first in EXIM_PROGRAMS:
         return ("exim", exim.parse), None, None
-    if first.startswith(DOVECOT_PREFIXES):
+    if first in DOVECOT_LEVELS or first.lower().startswith(DOVECOT_PREFIXES):
         return ("dovecot", dovecot.parse), None, None
     return None, None, None
 

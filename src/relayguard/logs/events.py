@@ -30,7 +30,9 @@ CONNECT = "connect"  # smtpd/postscreen/exim: a client connected
 DISCONNECT = "disconnect"  # smtpd: a client left; carries auth_failed/auth_attempts counters
 LOST_CONNECTION = "lost-connection"  # smtpd: "lost connection after X", "too many errors after X"
 AUTH_FAILURE = "auth-failure"  # a SASL authentication failed (Postfix, Exim, Sendmail, Dovecot)
-AUTH_SUCCESS = "auth-success"  # a SASL login succeeded (Postfix client= with sasl_username, Dovecot Login)
+AUTH_SUCCESS = (
+    "auth-success"  # a SASL login succeeded (Postfix client= with sasl_username, Dovecot Login)
+)
 CLIENT = "client"  # Postfix smtpd "QID: client=" without SASL: a message started from a client
 PICKUP = "pickup"  # Postfix pickup: a locally submitted message (sendmail(1), PHP mail())
 MESSAGE_ID = "message-id"  # Postfix cleanup: message-id of a queued message

@@ -26,11 +26,12 @@ A body that is not understood leaves the event ``unparsed`` with no MTA field se
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from relayguard.logs import events as E
 from relayguard.logs._postfix_actions import parse_action
-from relayguard.logs._postfix_fields import MAX_DETAIL, client
+from relayguard.logs._postfix_fields import MAX_DETAIL, QID_RE, client
 from relayguard.logs._postfix_queued import connect_failed, parse_queued
 from relayguard.logs._postfix_smtpd import (
     disconnect,
@@ -39,11 +40,9 @@ from relayguard.logs._postfix_smtpd import (
     tls,
     warning,
 )
-from relayguard.logs.events import FIELDS, Event
+from relayguard.logs.events import FIELDS, UNPARSED, Event
 
-_HEX = "0123456789ABCDEF"
-# Long queue ids (enable_long_queue_ids): base-51 digits without vowels, "z" separator.
-_LONG_QID = "0123456789BCDFGHJKLMNPQRSTVWXYZbcdfghjklmnpqrstvwxyz"
+_QUEUED_LINE = re.compile(QID_RE.pattern + "(.*)", re.S)
 _KEEP = frozenset({"mta", "instance", "service"})  # set by dispatch, not by us
 
 Handler = Callable[[Event, str, str], None]
@@ -52,38 +51,22 @@ Handler = Callable[[Event, str, str], None]
 def parse(ev: Event, daemon: str, message: str) -> None:
     """Set ev.type and fields from a Postfix message body; leave ev.type unparsed if unknown."""
     try:
-        _parse(ev, daemon, message)
+        q = _QUEUED_LINE.match(message)
+        if q is not None:
+            qid, rest = q.groups()
+            if parse_queued(ev, daemon, rest):
+                ev.queue_id = qid
+        else:
+            # Handlers are picked by the first four characters and check the rest of the prefix.
+            h = _HANDLERS.get(message[:4])
+            if h is not None:
+                h(ev, daemon, message)
+            elif daemon == "postfix-script":
+                _daemon(ev, daemon, message)
     except (ValueError, IndexError):  # a malformed number or a cut line: not understood
-        ev.type = E.UNPARSED
-    if ev.type == E.UNPARSED:
+        ev.type = UNPARSED
+    if ev.type is UNPARSED:
         _clear(ev)
-
-
-def _parse(ev: Event, daemon: str, m: str) -> None:
-    q = qid_end(m)
-    if q > 0:
-        if parse_queued(ev, daemon, m[q + 2 :]):
-            ev.queue_id = m[:q]
-        return
-    sp = m.find(" ")
-    h = _HANDLERS.get(m[:sp] if sp > 0 else m)
-    if h is not None:
-        h(ev, daemon, m)
-    elif daemon == "postfix-script":
-        _daemon(ev, daemon, m)
-
-
-def qid_end(m: str) -> int:
-    """Length of the queue id that starts ``m`` (followed by ``: ``), or -1."""
-    i = m.find(": ", 0, 26)
-    if i < 6:
-        return -1
-    tok = m[:i]
-    if not tok.strip(_HEX):
-        return i
-    if i >= 12 and "z" in tok and not tok.strip(_LONG_QID):
-        return i
-    return -1
 
 
 def _clear(ev: Event) -> None:
@@ -116,6 +99,8 @@ def _proxy(ev: Event, daemon: str, m: str) -> None:
 
 
 def _severe(ev: Event, daemon: str, m: str) -> None:
+    if not m.startswith(("fatal: ", "panic: ", "error: ")):
+        return
     ev.detail = m[:MAX_DETAIL]
     ev.type = E.WARNING
 
@@ -131,6 +116,8 @@ def _master(ev: Event, daemon: str, m: str) -> None:
 
 
 def _statistics(ev: Event, daemon: str, m: str) -> None:
+    if not m.startswith("statistics: "):
+        return
     ev.detail = m[12:][:MAX_DETAIL]
     ev.type = E.DAEMON
 
@@ -150,15 +137,17 @@ def _info(ev: Event, daemon: str, m: str) -> None:
     ev.type = E.INFO
 
 
-def _discarding(ev: Event, daemon: str, m: str) -> None:
-    if m.startswith("discarding EHLO keywords: "):
+def _disc(ev: Event, daemon: str, m: str) -> None:
+    if m.startswith("disconnect from "):
+        disconnect(ev, daemon, m)
+    elif m.startswith("discarding EHLO keywords: "):
         _info(ev, daemon, m)
 
 
 def _dnsblog(ev: Event, daemon: str, m: str) -> None:
     # "addr 61.238.241.86 listed by domain psbl.surriel.com as 127.0.0.2"
     i = m.find(" listed by domain ", 5)
-    if i > 5:
+    if i > 5 and m.startswith("addr "):
         ev.client_ip = m[5:i][:45]
         ev.detail = m[i + 1 :][:MAX_DETAIL]
         ev.type = E.POSTSCREEN
@@ -196,44 +185,55 @@ def _lost(ev: Event, daemon: str, m: str) -> None:
 
 
 _HANDLERS: dict[str, Handler] = {
-    "connect": _connect,
-    "disconnect": disconnect,
-    "lost": _lost,
-    "timeout": session_end,
-    "too": session_end,
-    "improper": session_end,
-    "bare": session_end,
-    "NOQUEUE:": _noqueue,
-    "proxy-accept:": _proxy,
-    "proxy-reject:": _proxy,
-    "warning:": warning,
-    "fatal:": _severe,
-    "panic:": _severe,
-    "error:": _severe,
-    "Anonymous": tls,
-    "Untrusted": tls,
-    "Trusted": tls,
-    "Verified": tls,
-    "SSL_accept": tls,
-    "SSL_connect": tls,
-    "certificate": tls,
+    "conn": _connect,  # connect from (smtpd), connect to (smtp)
+    "disc": _disc,  # disconnect from, discarding EHLO keywords
+    "lost": _lost,  # lost connection after (smtpd), lost connection with (smtp)
+    "time": session_end,  # timeout after
+    "too ": session_end,  # too many errors after
+    "impr": session_end,  # improper command pipelining after
+    "bare": session_end,  # bare <LF> received after
+    "NOQU": _noqueue,  # NOQUEUE: reject: ...
+    "prox": _proxy,  # proxy-accept:, proxy-reject:
+    "warn": warning,
+    "fata": _severe,
+    "pani": _severe,
+    "erro": _severe,
+    "Anon": tls,  # Anonymous/Untrusted/Trusted/Verified TLS connection established
+    "Untr": tls,
+    "Trus": tls,
+    "Veri": tls,
+    "SSL_": tls,  # SSL_accept error from, SSL_connect error to
+    "cert": tls,  # certificate verification failed for
     "host": _host_said,
-    "discarding": _discarding,
-    "daemon": _master,
-    "reload": _master,
-    "terminating": _master,
-    "statistics:": _statistics,
-    "table": _table,
-    "cache": _cache,
+    "daem": _master,  # daemon started
+    "relo": _master,  # reload
+    "term": _master,  # terminating on signal
+    "stat": _statistics,  # anvil, scache
+    "tabl": _table,
+    "cach": _cache,  # postscreen, verify
     "addr": _dnsblog,
-    "Deleted:": _postsuper,
-    "Requeued:": _postsuper,
-    "Placed": _postsuper,
-    "Released": _postsuper,
+    "Dele": _postsuper,  # Deleted: N messages
+    "Requ": _postsuper,
+    "Plac": _postsuper,
+    "Rele": _postsuper,
 }
 _POSTSCREEN_WORDS = (
-    "CONNECT", "PASS", "PREGREET", "DNSBL", "HANGUP", "DISCONNECT", "BARE", "NON-SMTP", "COMMAND",
-    "DATA", "BDAT", "DENYLISTED", "BLACKLISTED", "ALLOWLISTED", "WHITELISTED", "WHITELIST",
+    "CONNECT",
+    "PASS",
+    "PREGREET",
+    "DNSBL",
+    "HANGUP",
+    "DISCONNECT",
+    "BARE",
+    "NON-SMTP",
+    "COMMAND",
+    "DATA",
+    "BDAT",
+    "DENYLISTED",
+    "BLACKLISTED",
+    "ALLOWLISTED",
+    "WHITELISTED",
+    "WHITELIST",
     "ALLOWLIST",
 )
-_HANDLERS.update(dict.fromkeys(_POSTSCREEN_WORDS, postscreen))
+_HANDLERS.update((w[:4], postscreen) for w in _POSTSCREEN_WORDS)
