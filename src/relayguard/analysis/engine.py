@@ -17,7 +17,7 @@ from relayguard.analysis.locality import (
     TrustedNetworks,
     domain_of,
 )
-from relayguard.analysis.messages import Correlator, Message
+from relayguard.analysis.messages import Correlator
 from relayguard.analysis.result import AnalysisResult, InputStats, TrafficStats
 from relayguard.config import Config
 from relayguard.findings import Finding, verdict_for
@@ -27,9 +27,6 @@ from relayguard.logs.events import Event
 _EXPIRE_EVERY = 1 << 16
 _MAX_TOP_KEYS = 50_000
 _TOP_N = 10
-_CORRELATED = frozenset(
-    {E.CLIENT, E.AUTH_SUCCESS, E.PICKUP, E.QUEUED, E.DELIVERY, E.NDR, E.REMOVED}
-)
 _LOCAL_TABLE_HINTS = ("local recipient table", "virtual mailbox table", "mailbox unavailable")
 
 
@@ -58,57 +55,68 @@ class Analyzer:
         self.local = LocalDomains(a.local_domains)
         self.ctx = Context(config, self.local, TrustedNetworks(a.trusted_networks))
         self.detectors: list[Detector] = [cls(self.ctx) for cls in REGISTRY]
-        self.handlers: dict[str, list[Callable[[Event], None]]] = {}
-        for det in self.detectors:
-            for t in det.events:
-                self.handlers.setdefault(t, []).append(det.on_event)
-        self.recipient_handlers = [d.on_recipient for d in self.detectors if d.wants_recipients]
         self.correlator = Correlator(a.max_open_messages, a.message_max_age)
         self.traffic = TrafficStats()
         self.top = {
             name: _Top() for name in ("sasl_users", "senders", "client_ips", "recipient_domains")
         }
-        self._n = 0
+        self.recipient_handlers = [
+            d.on_external_recipient for d in self.detectors if d.wants_external_recipients
+        ]
+        # event type -> handlers, the engine's own bookkeeping first, then the detectors'
+        c = self.correlator
+        table: dict[str, list[Callable[[Event], object]]] = {
+            E.DELIVERY: [self._delivery],
+            E.QUEUED: [c.on_queued],
+            E.CLIENT: [c.on_client],
+            E.AUTH_SUCCESS: [c.on_client, self._auth_success],
+            E.PICKUP: [c.on_pickup],
+            E.NDR: [c.on_ndr, self._ndr],
+            E.REMOVED: [c.on_removed],
+            E.AUTH_FAILURE: [self._auth_failure],
+            E.REJECT: [self._reject],
+            E.RELAY_DENIED: [self._reject],
+        }
+        for det in self.detectors:
+            for t in det.events:
+                table.setdefault(t, []).append(det.on_event)
+        self.dispatch = table
         self._last_time: float | None = None
 
     def feed_all(self, events: Iterable[Event]) -> None:
-        feed = self.feed
-        for ev in events:
-            feed(ev)
+        get = self.dispatch.get
+        for n, ev in enumerate(events, 1):
+            handlers = get(ev.type)
+            if handlers is not None:
+                for handle in handlers:
+                    handle(ev)
+            if not n & (_EXPIRE_EVERY - 1) and ev.time is not None:
+                self.correlator.expire(ev.time)
 
     def feed(self, ev: Event) -> None:
-        t = ev.type
-        if ev.time is not None:
-            self._last_time = ev.time
-        if t in _CORRELATED:
-            msg = self.correlator.feed(ev)
-            if t == E.DELIVERY:
-                self._delivery(msg, ev)
-            elif t == E.NDR:
-                self.traffic.ndrs += 1
-            elif t == E.AUTH_SUCCESS:
-                self.traffic.auth_successes += 1
-                if self.local.inferred:
-                    self.local.learn(domain_of(ev.sasl_username))
-        elif t == E.AUTH_FAILURE:
-            self.traffic.auth_failures += 1
-        elif t == E.REJECT or t == E.RELAY_DENIED:
-            self.traffic.rejected += 1
-            if t == E.RELAY_DENIED:
-                self.traffic.relay_denied += 1
-            elif (
-                self.local.inferred and ev.reply and any(h in ev.reply for h in _LOCAL_TABLE_HINTS)
-            ):
-                self.local.learn(domain_of(ev.recipient))
-        handlers = self.handlers.get(t)
-        if handlers is not None:
-            for handle in handlers:
-                handle(ev)
-        self._n += 1
-        if not self._n & (_EXPIRE_EVERY - 1) and self._last_time is not None:
-            self.correlator.expire(self._last_time)
+        self.feed_all((ev,))
 
-    def _delivery(self, msg: Message | None, ev: Event) -> None:
+    # --- the engine's own bookkeeping ----------------------------------------------------
+    def _auth_success(self, ev: Event) -> None:
+        self.traffic.auth_successes += 1
+        if self.local.inferred:
+            self.local.learn(domain_of(ev.sasl_username))
+
+    def _auth_failure(self, ev: Event) -> None:
+        self.traffic.auth_failures += 1
+
+    def _ndr(self, ev: Event) -> None:
+        self.traffic.ndrs += 1
+
+    def _reject(self, ev: Event) -> None:
+        tr = self.traffic
+        tr.rejected += 1
+        if ev.type == E.RELAY_DENIED:
+            tr.relay_denied += 1
+        elif self.local.inferred and ev.reply and any(h in ev.reply for h in _LOCAL_TABLE_HINTS):
+            self.local.learn(domain_of(ev.recipient))
+
+    def _delivery(self, ev: Event) -> None:
         tr = self.traffic
         status = ev.status
         if status == "sent":
@@ -118,29 +126,32 @@ class Analyzer:
         elif status == "bounced":
             tr.bounced += 1
         rcpt = ev.recipient
-        if msg is None or not rcpt or not msg.add_recipient(rcpt.lower()):
+        if not rcpt or ev.queue_id is None:
+            return
+        msg = self.correlator.on_delivery(ev)
+        if not msg.add_recipient(rcpt.lower()):
             return
         tr.recipients += 1
-        agent = ev.program.rpartition("/")[2]
-        if ev.relay == "local" or agent in MAILBOX_AGENTS:
-            external = False
+        domain = domain_of(rcpt)
+        if ev.relay == "local" or ev.program.rpartition("/")[2] in MAILBOX_AGENTS:
             if self.local.inferred:
-                self.local.learn(domain_of(rcpt))
-        else:
-            external = self.local.is_external(rcpt)
-        if external:
-            tr.external_recipients += 1
-            msg.external_recipients += 1
-            self.top["recipient_domains"].add(domain_of(rcpt))
-            if msg.external_recipients == 1:
-                if msg.sasl_username:
-                    self.top["sasl_users"].add(msg.sasl_username)
-                if msg.sender:
-                    self.top["senders"].add(msg.sender.lower())
-                if msg.client_ip:
-                    self.top["client_ips"].add(msg.client_ip)
+                self.local.learn(domain)
+            return
+        if not domain or domain in self.local.domains:
+            return
+        tr.external_recipients += 1
+        msg.external_recipients += 1
+        top = self.top
+        top["recipient_domains"].add(domain)
+        if msg.external_recipients == 1:
+            if msg.sasl_username:
+                top["sasl_users"].add(msg.sasl_username)
+            if msg.sender:
+                top["senders"].add(msg.sender.lower())
+            if msg.client_ip:
+                top["client_ips"].add(msg.client_ip)
         for handle in self.recipient_handlers:
-            handle(msg, ev, external)
+            handle(msg, ev, domain)
 
     def finish(self, input_stats: InputStats | None = None) -> AnalysisResult:
         findings: list[Finding] = []

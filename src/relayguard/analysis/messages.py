@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from relayguard.logs import events as E
 from relayguard.logs.events import Event
 
 _MAX_RECIPIENTS_TRACKED = 10_000  # per message; beyond this recipients are counted, not stored
@@ -100,59 +99,62 @@ class Correlator:
                 self.evicted += 1
         return msg
 
-    def feed(self, ev: Event) -> Message | None:
-        """Update the message ``ev`` belongs to; returns it (or None for message-less events)."""
-        t = ev.type
-        if t == E.DELIVERY:
-            msg = self.get_or_create(ev)
-            if ev.status == "deferred":
-                msg.deferred = True
-            return msg
-        if t == E.QUEUED:
-            msg = self.get_or_create(ev)
-            if msg.sender is None:
-                self.queued += 1
-            msg.sender = ev.sender
-            if ev.size is not None:
-                msg.size = ev.size
-            if ev.nrcpt is not None:
-                msg.nrcpt = ev.nrcpt
-            if ev.mta != "postfix":  # Exim/Sendmail: the arrival line also names the client
-                msg.origin = msg.origin or ev.mta
-                self._set_client(msg, ev)
-            return msg
-        if t == E.CLIENT or t == E.AUTH_SUCCESS:
-            if ev.queue_id is None:  # Dovecot/Sendmail logins carry no queue id
-                return None
-            msg = self.get_or_create(ev)
-            msg.origin = "smtpd"
+    # One handler per event type; each returns the message the event belongs to.
+    def on_delivery(self, ev: Event) -> Message:
+        msg = self.get_or_create(ev)
+        if ev.status == "deferred":
+            msg.deferred = True
+        return msg
+
+    def on_queued(self, ev: Event) -> Message:
+        msg = self.get_or_create(ev)
+        if msg.sender is None:
+            self.queued += 1
+        msg.sender = ev.sender
+        if ev.size is not None:
+            msg.size = ev.size
+        if ev.nrcpt is not None:
+            msg.nrcpt = ev.nrcpt
+        if ev.mta != "postfix":  # Exim/Sendmail: the arrival line also names the client
+            msg.origin = msg.origin or ev.mta
             self._set_client(msg, ev)
-            return msg
-        if t == E.PICKUP:
-            msg = self.get_or_create(ev)
-            msg.origin = "pickup"
-            msg.sender = ev.sender if msg.sender is None else msg.sender
-            return msg
-        if t == E.NDR:
-            parent = self.get(ev)
-            if ev.child_queue_id:
-                child_key = (ev.host, ev.child_queue_id)
-                child = self.open.get(child_key)
-                if child is None:
-                    child = Message(ev.host, ev.child_queue_id, ev.time)
-                    child.first_line = ev.raw
-                    self.open[child_key] = child
-                child.is_ndr = True
-                child.origin = "bounce"
-                if parent is not None:
-                    child.parent_client_ip = parent.client_ip
-                    child.parent_sasl_username = parent.sasl_username
-            return parent
-        if t == E.REMOVED:
-            if ev.queue_id is None:
-                return None
-            return self.open.pop((ev.host, ev.queue_id), None)
-        return None
+        return msg
+
+    def on_client(self, ev: Event) -> Message | None:
+        if ev.queue_id is None:  # Dovecot/Sendmail logins carry no queue id
+            return None
+        msg = self.get_or_create(ev)
+        msg.origin = "smtpd"
+        self._set_client(msg, ev)
+        return msg
+
+    def on_pickup(self, ev: Event) -> Message:
+        msg = self.get_or_create(ev)
+        msg.origin = "pickup"
+        if msg.sender is None:
+            msg.sender = ev.sender
+        return msg
+
+    def on_ndr(self, ev: Event) -> Message | None:
+        parent = self.get(ev)
+        if ev.child_queue_id:
+            child_key = (ev.host, ev.child_queue_id)
+            child = self.open.get(child_key)
+            if child is None:
+                child = Message(ev.host, ev.child_queue_id, ev.time)
+                child.first_line = ev.raw
+                self.open[child_key] = child
+            child.is_ndr = True
+            child.origin = "bounce"
+            if parent is not None:
+                child.parent_client_ip = parent.client_ip
+                child.parent_sasl_username = parent.sasl_username
+        return parent
+
+    def on_removed(self, ev: Event) -> Message | None:
+        if ev.queue_id is None:
+            return None
+        return self.open.pop((ev.host, ev.queue_id), None)
 
     @staticmethod
     def _set_client(msg: Message, ev: Event) -> None:

@@ -29,8 +29,8 @@ class Detector:
     indicator: ClassVar[str]
     # Event types passed to on_event.
     events: ClassVar[tuple[str, ...]] = ()
-    # Whether on_recipient is called for each new recipient of a message.
-    wants_recipients: ClassVar[bool] = False
+    # Whether on_external_recipient is called for each new external recipient of a message.
+    wants_external_recipients: ClassVar[bool] = False
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -38,7 +38,9 @@ class Detector:
     def on_event(self, ev: Event) -> None:  # pragma: no cover - default does nothing
         pass
 
-    def on_recipient(self, msg: Message, ev: Event, external: bool) -> None:  # pragma: no cover
+    def on_external_recipient(
+        self, msg: Message, ev: Event, domain: str
+    ) -> None:  # pragma: no cover
         pass
 
     def finish(self) -> list[Finding]:

@@ -111,7 +111,7 @@ class _Candidate:
 class CompromisedAccount(Detector):
     indicator = "compromised-account"
     events: ClassVar[tuple[str, ...]] = (E.AUTH_FAILURE, E.AUTH_SUCCESS, E.QUEUED)
-    wants_recipients = True
+    wants_external_recipients = True
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
@@ -253,9 +253,9 @@ class CompromisedAccount(Detector):
         self.candidates.pop(user, None)
 
     # --- recipients ----------------------------------------------------------------------
-    def on_recipient(self, msg: Message, ev: Event, external: bool) -> None:
+    def on_external_recipient(self, msg: Message, ev: Event, domain: str) -> None:
         user = msg.sasl_username
-        if not external or not user:
+        if not user:
             return
         tk = self.takeovers.get(user)
         if tk is None:
@@ -281,7 +281,7 @@ class CompromisedAccount(Detector):
             return
         tk.recipients += 1
         if len(tk.domains) < _MAX_DOMAINS:
-            tk.domains.add(domain_of(ev.recipient))
+            tk.domains.add(domain)
         if msg.external_recipients == 1:
             tk.messages += 1
             if tk.first_message is None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import ClassVar
 
 from relayguard.analysis.detectors.base import Context, Detector, Evidence, Span
-from relayguard.analysis.locality import domain_of
 from relayguard.analysis.messages import Message
 from relayguard.findings import Finding, Severity, Subject
 from relayguard.logs import events as E
@@ -17,7 +16,7 @@ from relayguard.logs.events import Event
 class NdrFlood(Detector):
     indicator = "ndr-flood"
     events: ClassVar[tuple[str, ...]] = (E.NDR, E.QUEUED)
-    wants_recipients = True
+    wants_external_recipients = True
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
@@ -40,13 +39,13 @@ class NdrFlood(Detector):
         self.kinds[kind] = self.kinds.get(kind, 0) + 1
         self.evidence.add(ev.raw)
 
-    def on_recipient(self, msg: Message, ev: Event, external: bool) -> None:
-        if not msg.is_ndr or not external or msg.parent_sasl_username:
+    def on_external_recipient(self, msg: Message, ev: Event, domain: str) -> None:
+        if not msg.is_ndr or msg.parent_sasl_username:
             return
         if msg.parent_client_ip and self.ctx.trusted.contains(msg.parent_client_ip):
             return
         self.backscatter.add(ev.time)
-        d = domain_of(ev.recipient)
+        d = domain
         if d in self.backscatter_domains or len(self.backscatter_domains) < 200:
             self.backscatter_domains[d] = self.backscatter_domains.get(d, 0) + 1
         self.evidence.add(ev.raw)

@@ -4,7 +4,6 @@ authenticated nor in the trusted networks. The server relayed for a stranger."""
 from __future__ import annotations
 
 from relayguard.analysis.detectors.base import Context, Detector, Evidence, Span
-from relayguard.analysis.locality import domain_of
 from relayguard.analysis.messages import Message
 from relayguard.findings import Finding, Severity, Subject
 from relayguard.logs.events import Event
@@ -26,15 +25,15 @@ class _State:
 
 class OpenRelayUse(Detector):
     indicator = "open-relay-use"
-    wants_recipients = True
+    wants_external_recipients = True
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
         self.s = ctx.config.detectors.open_relay_use
         self.by_ip: dict[str, _State] = {}
 
-    def on_recipient(self, msg: Message, ev: Event, external: bool) -> None:
-        if not external or msg.sasl_username or msg.is_ndr or msg.origin not in _RELAY_ORIGINS:
+    def on_external_recipient(self, msg: Message, ev: Event, domain: str) -> None:
+        if msg.sasl_username or msg.is_ndr or msg.origin not in _RELAY_ORIGINS:
             return
         ip = msg.client_ip
         if not ip or self.ctx.trusted.contains(ip):
@@ -46,7 +45,7 @@ class OpenRelayUse(Detector):
             st = self.by_ip[ip] = _State()
         st.span.add(ev.time)
         if len(st.domains) < _MAX_DOMAINS:
-            st.domains.add(domain_of(ev.recipient))
+            st.domains.add(domain)
         if msg.external_recipients == 1:
             st.messages += 1
             st.evidence.add(msg.first_line)

@@ -19,7 +19,6 @@ from collections import deque
 from statistics import median
 
 from relayguard.analysis.detectors.base import Context, Detector
-from relayguard.analysis.locality import domain_of
 from relayguard.analysis.messages import Message
 from relayguard.findings import Finding, Severity, Subject, TimelineEntry
 from relayguard.logs.events import Event, iso_time
@@ -68,7 +67,7 @@ class _Entity:
 
 class OutboundSpike(Detector):
     indicator = "outbound-spike"
-    wants_recipients = True
+    wants_external_recipients = True
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
@@ -87,8 +86,8 @@ class OutboundSpike(Detector):
             return ("sender", msg.sender.lower())
         return None
 
-    def on_recipient(self, msg: Message, ev: Event, external: bool) -> None:
-        if not external or ev.time is None:
+    def on_external_recipient(self, msg: Message, ev: Event, domain: str) -> None:
+        if ev.time is None:
             return
         key = self.entity_of(msg)
         if key is None:
@@ -105,7 +104,7 @@ class OutboundSpike(Detector):
         w.last = max(w.last, ev.time)
         w.recipients += 1
         if len(w.domains) < _MAX_DOMAINS_PER_WINDOW:
-            w.domains.add(domain_of(ev.recipient))
+            w.domains.add(domain)
         if msg.external_recipients == 1:
             w.messages += 1
         if len(w.evidence) < _EVIDENCE_PER_WINDOW:

@@ -28,15 +28,15 @@ class _State:
 
 class UnknownSenderDomain(Detector):
     indicator = "unknown-sender-domain"
-    wants_recipients = True
+    wants_external_recipients = True
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
         self.s = ctx.config.detectors.unknown_sender_domain
         self.by_subject: dict[tuple[str, str], _State] = {}
 
-    def on_recipient(self, msg: Message, ev: Event, external: bool) -> None:
-        if not external or msg.external_recipients != 1 or msg.is_ndr or not msg.sender:
+    def on_external_recipient(self, msg: Message, ev: Event, domain: str) -> None:
+        if msg.external_recipients != 1 or msg.is_ndr or not msg.sender:
             return
         sdom = domain_of(msg.sender)
         if not sdom or self.ctx.local.is_local(sdom):
