@@ -1,4 +1,4 @@
-"""One error root for the whole tool; the CLI turns any of these into a one-line message and exit 3."""
+"""One error root for the whole tool; the CLI turns each into a one-line message and exit 3."""
 
 from __future__ import annotations
 

@@ -106,8 +106,8 @@ def analyze(
     _output(result, as_json=as_json, verbose=verbose, show_unparsed=show_unparsed)
     failed = reader.stats.failed_sources
     if failed:
-        for source, why in failed:
-            click.echo(f"relayguard: error: {source}: {why}", err=True)
+        for _, why in failed:
+            click.echo(f"relayguard: error: {why}", err=True)
         return ExitCode.UNKNOWN
     return VERDICT_EXIT[result.verdict]
 
@@ -164,26 +164,13 @@ def _print_events(reader: LogReader) -> int:
         )
         + "\n"
     )
-    for source, why in s.failed_sources:
-        click.echo(f"relayguard: error: {source}: {why}", err=True)
+    for _, why in s.failed_sources:
+        click.echo(f"relayguard: error: {why}", err=True)
     return ExitCode.UNKNOWN if s.failed_sources else ExitCode.OK
 
 
 def _input_stats(reader: LogReader) -> InputStats:
-    s = reader.stats
-    return InputStats(
-        sources=list(s.sources),
-        bytes_read=s.bytes_read,
-        lines_read=s.lines_read,
-        lines_parsed=s.lines_parsed,
-        lines_unparsed=s.lines_unparsed,
-        lines_bad_timestamp=s.lines_bad_timestamp,
-        lines_truncated=s.lines_truncated,
-        unparsed_samples=list(s.unparsed_samples),
-        by_mta=dict(s.by_mta),
-        first_time=s.first_time,
-        last_time=s.last_time,
-    )
+    return reader.stats.to_input_stats()
 
 
 def _output(

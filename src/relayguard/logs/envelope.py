@@ -37,9 +37,10 @@ Journal JSON records become events whose ``raw`` is a readable line rebuilt from
 what evidence shows a person.
 
 Time is POSIX seconds (UTC). Stamps without an offset are local times in ``tz`` (a
-``zoneinfo.ZoneInfo``; ``None`` means the machine's zone). BSD stamps have no year: with an
-explicit ``year`` the year advances when the month jumps back by more than six months
-(Dec -> Jan); otherwise the year is that of ``reference_time`` (the file's mtime), minus one
+``zoneinfo.ZoneInfo``; ``None`` means the machine's zone). BSD stamps have no year: an
+explicit ``year`` is that of the first line, and it advances when the month jumps back by
+more than six months (Dec -> Jan; a later straggler from December keeps the old year);
+otherwise the year is that of ``reference_time`` (the file's mtime), minus one
 when the stamp would lie more than a day after it. A BSD line whose month is not an English
 abbreviation (localised syslog, FORMATS A4) keeps host, program and message with
 ``time=None``; the reader counts it and carries the previous line's time forward.
@@ -62,12 +63,8 @@ FORMATS = ("auto", "syslog", "maillog", "rfc3339", "rfc5424", "journal-json", "e
 
 Parsed = tuple[Event, str] | None
 
-MONTHS = {
-    name: i
-    for i, name in enumerate(
-        "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), start=1
-    )
-}
+_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+MONTHS = {name: i for i, name in enumerate(_MONTH_NAMES, start=1)}
 EXIM_PROGRAMS = frozenset({"exim", "exim4", "exim-4"})
 
 _CACHE_MAX = 8192
@@ -161,8 +158,9 @@ class EnvelopeParser:
             "@": self._tai64n,
         }
         for d in "0123456789":
-            by_first[d] = self._digit
+            by_first[d] = self._rfc3339
         self._by_first = by_first
+        self._exim_by_digit = fmt == "auto"
         forced: dict[str, Callable[[str], Parsed]] = {
             "auto": self._auto,
             "syslog": self._syslog_forced,
@@ -196,14 +194,6 @@ class EnvelopeParser:
                     return Event(t, parts[0], split[0], split[1], line), parts[2]
             return self._host_tag(t, line[16:], line, False)
         return self._by_first.get(line[:1], self._bsd_miss)(line)
-
-    def _digit(self, line: str) -> Parsed:
-        sep = line[10:11]
-        if sep == "T":
-            return self._rfc3339(line)
-        if sep == " ":
-            return self._exim(line)
-        return None
 
     def _syslog_forced(self, line: str) -> Parsed:
         return self._pri(line) if line.startswith("<") else self._bsd(line)
@@ -367,7 +357,11 @@ class EnvelopeParser:
             return None
         try:
             dt = datetime(
-                int(key[:4]), int(key[5:7]), int(key[8:10]), int(key[11:13]), int(key[14:16]),
+                int(key[:4]),
+                int(key[5:7]),
+                int(key[8:10]),
+                int(key[11:13]),
+                int(key[14:16]),
                 tzinfo=self._tz if local else UTC,
             )
             base = dt.timestamp()
@@ -411,11 +405,13 @@ class EnvelopeParser:
         return None if base is None else base + secs
 
     def _rfc3339(self, line: str) -> Parsed:
-        # Hot path: RSYSLOG_FileFormat "2024-08-25T12:31:56.154748+00:00 host tag: msg".
-        if line[32:33] == " " and line[29:30] == ":" and line[19:20] == ".":
+        """RFC 3339 lines; in ``auto`` mode every line starting with a digit comes here."""
+        # Hot path: RSYSLOG_FileFormat "2024-08-25T12:31:56.154748+00:00 host tag: msg". The
+        # two lookups only hit for a minute and a zone that a full parse accepted before.
+        if line[32:33] == " ":
             base = self._utc_minutes.get(line[:16])
             offset = self._offsets.get(line[26:32])
-            if base is not None and offset is not None:
+            if base is not None and offset is not None and line[19:20] == ".":
                 try:
                     t = base + float(line[17:26]) - offset
                 except ValueError:
@@ -426,13 +422,18 @@ class EnvelopeParser:
                     if split is not None and parts[0][-1:] != ":":
                         return Event(t, parts[0], split[0], split[1], line), parts[2]
                 return self._host_tag(t, line[33:], line, False)
+        sep = line[10:11]
+        if sep == " " and self._exim_by_digit:
+            return self._exim(line)
+        if sep != "T":
+            return None
         sp = line.find(" ")
         if sp < 0:
             return None
-        t = self.iso_time(line[:sp])
-        if t is None:
+        stamp_time = self.iso_time(line[:sp])
+        if stamp_time is None:
             return None
-        return self._host_tag(t, line[sp + 1 :], line, False)
+        return self._host_tag(stamp_time, line[sp + 1 :], line, False)
 
     # --- Exim mainlog ----------------------------------------------------------------------
 
@@ -474,7 +475,7 @@ class EnvelopeParser:
         if j < 0:
             return None
         rest = line[j + 1 :]
-        if line[1:j].isdigit() and rest.startswith("1 "):
+        if line[1:j].isdigit() and rest.startswith("1 ") and self.fmt == "auto":
             return self._rfc5424(line, rest[2:])
         if not rest or rest[0] in "<{":
             return None
@@ -541,7 +542,12 @@ class EnvelopeParser:
         if not isinstance(program, str) or not isinstance(host, str):
             return None
         pid = int(pid_text) if isinstance(pid_text, str) and pid_text.isdigit() else None
-        t = int(stamp) / 1e6 if isinstance(stamp, str) and stamp.isdigit() else None
+        if isinstance(stamp, str) and stamp.isdigit():
+            t: float | None = int(stamp) / 1e6
+        elif isinstance(stamp, int):
+            t = stamp / 1e6
+        else:
+            t = None
         tag = f"{program}[{pid}]" if pid is not None else program
         raw = f"{iso_time(t) or '-'} {host or '-'} {tag}: {msg}"
         ev = Event(t, host, program, pid, raw)
