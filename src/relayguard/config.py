@@ -87,7 +87,7 @@ class OutboundSpikeSettings:
         8.0, "Median absolute deviations above the median that make a window a spike."
     )
     baseline_factor: float = _doc(4.0, "A spike must also exceed this multiple of the median.")
-    floor: int = _doc(30, "Windows below this many recipients are never a spike.")
+    floor: int = _doc(50, "Windows with fewer external recipients are never a spike.")
     history: int = _doc(168, "Active windows of history kept per entity.")
 
 

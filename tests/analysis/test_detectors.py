@@ -128,8 +128,17 @@ def test_user_mistyping_on_a_usual_network_is_not_a_compromise() -> None:
     assert result.verdict.value == "clean"
 
 
-def test_login_from_other_ip_after_spraying_is_high() -> None:
+def _spray_then_login(history: int, login_ip: str) -> list[object]:
     events = []
+    for i in range(history):  # frank's usual logins from the office
+        events += message(
+            T0 - 7200 + i * 60,
+            f"H{i:09d}",
+            ["p@partner.example"],
+            user="frank@example.org",
+            sender="frank@example.org",
+            ip="198.51.100.4",
+        )
     t = T0
     for i in range(12):  # three attackers, four tries each, against two accounts
         ip = f"203.0.113.{i % 3 + 1}"
@@ -142,13 +151,42 @@ def test_login_from_other_ip_after_spraying_is_high() -> None:
         ["x@far.example"],
         user="frank@example.org",
         sender="frank@example.org",
-        ip="192.0.2.200",
+        ip=login_ip,
     )
-    result = run(events)
+    return events
+
+
+def test_login_from_a_new_network_after_spraying_is_high() -> None:
+    result = run(_spray_then_login(5, "192.0.2.200"))
     [comp] = [f for f in result.findings if f.indicator == "compromised-account"]
-    assert comp.severity == Severity.HIGH
-    assert comp.details["how"] == "after attacks from other IPs"
+    assert (comp.severity, comp.details["how"]) == (Severity.HIGH, "after attacks from other IPs")
     assert comp.details["messages_after"] == 1
+
+
+def test_login_from_the_usual_network_while_sprayed_is_not_a_compromise() -> None:
+    result = run(_spray_then_login(5, "198.51.100.4"))
+    assert [f for f in result.findings if f.indicator == "compromised-account"] == []
+
+
+def test_first_login_seen_after_spraying_is_medium_until_a_burst() -> None:
+    result = run(_spray_then_login(0, "192.0.2.200"))
+    [comp] = [f for f in result.findings if f.indicator == "compromised-account"]
+    assert comp.severity == Severity.MEDIUM
+    events = _spray_then_login(0, "192.0.2.200")
+    for i in range(120):  # then a burst: 120 external recipients within minutes
+        events += message(
+            T0 + 200 + i,
+            f"B{i:09d}",
+            [f"v{i}@victim{i}.example"],
+            user="frank@example.org",
+            sender="frank@example.org",
+            ip="192.0.2.200",
+        )
+    [comp] = [f for f in run(events).findings if f.indicator == "compromised-account"]
+    assert comp.severity == Severity.HIGH
+    assert comp.details["how"] == (
+        "after attacks from other IPs, then a burst of 100 external recipients"
+    )
 
 
 def test_open_relay_use_ignores_trusted_and_authenticated_clients() -> None:

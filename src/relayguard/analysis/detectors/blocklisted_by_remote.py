@@ -13,12 +13,12 @@ from relayguard.logs import events as E
 from relayguard.logs.events import Event
 
 _HINT = re.compile(
-    r"block(?:ed|list|ing)|black ?list|listed|spamhaus|barracuda|spamcop|\brbl\b|dnsbl"
+    r"block(?:ed|list|ing)|black ?list|\blisted|spamhaus|barracuda|spamcop|\brbl\b|dnsbl"
     r"|uceprotect|spamrats|abuseat|mailspike|reputation",
     re.IGNORECASE,
 )
 _ZONE = re.compile(
-    r"(?:blocked using|listed (?:at|on|in|by)|see|rbl|dnsbl)[: ]+"
+    r"(?:blocked using|listed (?:at|on|in|by)|\brbl|dnsbl)[: ]+"
     r"(?:https?://)?((?:[a-z0-9-]+\.)+[a-z]{2,})",
     re.IGNORECASE,
 )
@@ -42,6 +42,8 @@ def classify(reply: str) -> tuple[str, str | None] | None:
     if not _HINT.search(reply):
         return None
     lowered = reply.lower()
+    if "greylist" in lowered or "graylist" in lowered:
+        return None  # a temporary greylisting deferral names its help page, not a list
     name = None
     zone = _ZONE.search(reply)
     for needle, label in _KNOWN:

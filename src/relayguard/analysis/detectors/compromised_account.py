@@ -176,7 +176,7 @@ class CompromisedAccount(Detector):
         ip_recent = sum(1 for x in ip_state.times if x >= since) if ip_state else 0
         net = network_of(ip) if ip else ""
         known_net = net in ua.networks
-        verdict = self._judge(ip, net, known_net, fails, ip_recent, since)
+        verdict = self._judge(ip, net, ua, fails, ip_recent, since)
         if verdict is not None:
             how, severity = verdict
             self._take_over(user, ev, how, severity, fails, since)
@@ -195,27 +195,36 @@ class CompromisedAccount(Detector):
         self,
         ip: str,
         net: str,
-        known_net: bool,
+        ua: _UserAuth,
         fails: list[tuple[float, str]],
         ip_recent: int,
         since: float,
     ) -> tuple[str, Severity] | None:
         """(how, severity) when this login looks like a takeover, else None."""
-        if len(fails) < self.s.min_failures and ip_recent < self.s.min_failures:
+        n_user = len(fails)
+        if n_user < self.s.min_failures and ip_recent < self.s.min_failures:
             return None
-        if ip and (self._is_attacker(ip, since) or ip_recent >= self.attack_threshold):
+        failing: dict[str, int] = {}
+        for _, fip in fails:
+            if fip:
+                failing[fip] = failing.get(fip, 0) + 1
+        massive = n_user >= self.attack_threshold
+        if ip and (
+            self._is_attacker(ip, since)
+            or ip_recent >= self.attack_threshold
+            or (massive and failing.get(ip, 0) >= self.s.min_failures)
+        ):
             return "an attacking IP", Severity.CRITICAL
-        failing = {fip for _, fip in fails if fip}
-        attackers = {fip for fip in failing if self._is_attacker(fip, since)}
-        if ip and any(network_of(a) == net for a in attackers):
+        if net in ua.networks:
+            return None  # the owner on a usual network: mistyping, or attacked from elsewhere
+        attackers = [fip for fip in failing if self._is_attacker(fip, since)]
+        if any(network_of(a) == net for a in attackers):
             return "in an attacking network", Severity.CRITICAL
-        if attackers:
-            return "after attacks from other IPs", Severity.HIGH
-        if ip in failing and known_net:
-            return None  # the user mistyped on a usual network
-        if not known_net:
-            return "a new network for this user", Severity.MEDIUM
-        return None
+        if attackers or massive:
+            # with a login history this network is new; without one we cannot tell
+            severity = Severity.HIGH if ua.logins else Severity.MEDIUM
+            return "after attacks from other IPs", severity
+        return "a new network after failed logins", Severity.MEDIUM
 
     def _take_over(
         self,
@@ -280,6 +289,13 @@ class CompromisedAccount(Detector):
         if msg.time is not None and msg.time < tk.time:
             return
         tk.recipients += 1
+        if (
+            tk.severity < Severity.HIGH
+            and tk.recipients >= self.s.new_network_burst
+            and (ev.time or 0.0) - tk.time <= self.s.burst_window
+        ):
+            tk.severity = Severity.HIGH
+            tk.how += f", then a burst of {tk.recipients} external recipients"
         if len(tk.domains) < _MAX_DOMAINS:
             tk.domains.add(domain)
         if msg.external_recipients == 1:

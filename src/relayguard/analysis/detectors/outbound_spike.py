@@ -137,14 +137,15 @@ class OutboundSpike(Detector):
     def _baseline_breach(
         self, values: tuple[int, int, int], history: list[tuple[int, int, int]]
     ) -> str:
+        if values[1] < self.s.floor:
+            return ""  # too few recipients to matter, whatever the ratio
         parts = []
         for i, name in enumerate(("messages", "recipients", "domains")):
             series = [h[i] for h in history]
             med = median(series)
             mad = median(abs(x - med) for x in series)
             limit = max(med * self.s.baseline_factor, med + self.s.baseline_mads * 1.4826 * mad)
-            floor = self.s.floor if name != "domains" else max(1, self.s.floor // 3)
-            if values[i] > limit and values[i] >= floor:
+            if values[i] > limit:
                 parts.append(f"{values[i]} {name} vs usual {med:g} per window")
         return "; ".join(parts)
 
