@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from relayguard.analysis.engine import Analyzer
 from relayguard.config import Config, with_overrides
-from relayguard.findings import Severity
+from relayguard.findings import Finding, Severity
 from relayguard.logs import events as E
+from relayguard.logs.events import Event
 from tests.analysis.factory import T0, ev, message, run
 
 HOUR = 3600.0
@@ -128,7 +129,7 @@ def test_user_mistyping_on_a_usual_network_is_not_a_compromise() -> None:
     assert result.verdict.value == "clean"
 
 
-def _spray_then_login(history: int, login_ip: str) -> list[object]:
+def _spray_then_login(history: int, login_ip: str, tries: int = 4) -> list[Event]:
     events = []
     for i in range(history):  # frank's usual logins from the office
         events += message(
@@ -140,10 +141,10 @@ def _spray_then_login(history: int, login_ip: str) -> list[object]:
             ip="198.51.100.4",
         )
     t = T0
-    for i in range(12):  # three attackers, four tries each, against two accounts
+    for i in range(3 * tries):  # three attackers, `tries` each against frank, and admin
         ip = f"203.0.113.{i % 3 + 1}"
-        user = "frank@example.org" if i % 2 else "admin@example.org"
-        events.append(ev(E.AUTH_FAILURE, t, client_ip=ip, sasl_username=user))
+        events.append(ev(E.AUTH_FAILURE, t, client_ip=ip, sasl_username="frank@example.org"))
+        events.append(ev(E.AUTH_FAILURE, t, client_ip=ip, sasl_username="admin@example.org"))
         t += 2
     events += message(
         t + 60,
@@ -156,37 +157,49 @@ def _spray_then_login(history: int, login_ip: str) -> list[object]:
     return events
 
 
-def test_login_from_a_new_network_after_spraying_is_high() -> None:
-    result = run(_spray_then_login(5, "192.0.2.200"))
-    [comp] = [f for f in result.findings if f.indicator == "compromised-account"]
-    assert (comp.severity, comp.details["how"]) == (Severity.HIGH, "after attacks from other IPs")
-    assert comp.details["messages_after"] == 1
-
-
-def test_login_from_the_usual_network_while_sprayed_is_not_a_compromise() -> None:
-    result = run(_spray_then_login(5, "198.51.100.4"))
-    assert [f for f in result.findings if f.indicator == "compromised-account"] == []
-
-
-def test_first_login_seen_after_spraying_is_medium_until_a_burst() -> None:
-    result = run(_spray_then_login(0, "192.0.2.200"))
-    [comp] = [f for f in result.findings if f.indicator == "compromised-account"]
-    assert comp.severity == Severity.MEDIUM
-    events = _spray_then_login(0, "192.0.2.200")
-    for i in range(120):  # then a burst: 120 external recipients within minutes
+def _burst(events: list[Event], ip: str, n: int = 120) -> list[Event]:
+    for i in range(n):  # external recipients within minutes of the login
         events += message(
             T0 + 200 + i,
             f"B{i:09d}",
             [f"v{i}@victim{i}.example"],
             user="frank@example.org",
             sender="frank@example.org",
-            ip="192.0.2.200",
+            ip=ip,
         )
-    [comp] = [f for f in run(events).findings if f.indicator == "compromised-account"]
+    return events
+
+
+def compromised(events: list[Event]) -> list[Finding]:
+    return [f for f in run(events).findings if f.indicator == "compromised-account"]
+
+
+def test_targeted_attack_then_login_from_a_new_network_is_high() -> None:
+    [comp] = compromised(_spray_then_login(5, "192.0.2.200", tries=4))  # 12 against frank
+    assert comp.severity == Severity.HIGH
+    assert comp.details["how"] == "after a targeted attack from other IPs"
+    assert comp.details["messages_after"] == 1
+
+
+def test_targeted_attack_then_first_login_seen_is_medium() -> None:
+    [comp] = compromised(_spray_then_login(0, "192.0.2.200", tries=4))
+    assert comp.severity == Severity.MEDIUM
+
+
+def test_login_from_the_usual_network_while_attacked_is_not_a_compromise() -> None:
+    assert compromised(_spray_then_login(5, "198.51.100.4", tries=4)) == []
+
+
+def test_light_spraying_then_a_new_network_needs_a_burst() -> None:
+    # one try per attacker against frank: background spraying, and frank on his phone
+    assert compromised(_spray_then_login(5, "192.0.2.200", tries=1)) == []
+    [comp] = compromised(_burst(_spray_then_login(5, "192.0.2.200", tries=1), "192.0.2.200"))
     assert comp.severity == Severity.HIGH
     assert comp.details["how"] == (
         "after attacks from other IPs, then a burst of 100 external recipients"
     )
+    assert comp.details["messages_after"] == 121
+    assert comp.details["external_recipients_after"] == 121
 
 
 def test_open_relay_use_ignores_trusted_and_authenticated_clients() -> None:

@@ -98,14 +98,18 @@ class _Takeover:
 
 
 class _Candidate:
-    __slots__ = ("ip", "line", "method", "recipients", "time")
+    """A login that is only a takeover if a burst of outside mail follows it."""
 
-    def __init__(self, time: float, ip: str, line: str, method: str | None) -> None:
-        self.time = time
-        self.ip = ip
-        self.line = line
-        self.method = method
+    __slots__ = ("ev", "fails", "first_message", "how", "messages", "recipients", "since")
+
+    def __init__(self, ev: Event, how: str, fails: list[tuple[float, str]], since: float) -> None:
+        self.ev = ev
+        self.how = how
+        self.fails = fails
+        self.since = since
         self.recipients = 0
+        self.messages = 0
+        self.first_message: float | None = None
 
 
 class CompromisedAccount(Detector):
@@ -179,14 +183,18 @@ class CompromisedAccount(Detector):
         verdict = self._judge(ip, net, ua, fails, ip_recent, since)
         if verdict is not None:
             how, severity = verdict
-            self._take_over(user, ev, how, severity, fails, since)
+            if severity is None:
+                if user not in self.candidates:
+                    self.candidates[user] = _Candidate(ev, how, fails, since)
+            else:
+                self._take_over(user, ev, how, severity, fails, since)
         elif (
             ip
             and ua.logins >= self.s.known_logins
             and not known_net
             and user not in self.candidates
         ):
-            self.candidates[user] = _Candidate(t, ip, ev.raw, ev.sasl_method)
+            self.candidates[user] = _Candidate(ev, "a new network", [], since)
         ua.logins += 1
         if net and (known_net or len(ua.networks) < _MAX_NETWORKS):
             ua.networks[net] = ua.networks.get(net, 0) + 1
@@ -199,8 +207,13 @@ class CompromisedAccount(Detector):
         fails: list[tuple[float, str]],
         ip_recent: int,
         since: float,
-    ) -> tuple[str, Severity] | None:
-        """(how, severity) when this login looks like a takeover, else None."""
+    ) -> tuple[str, Severity | None] | None:
+        """(how, severity) when this login looks like a takeover, else None.
+
+        A severity of None means "only if a burst follows": light spraying against many
+        accounts is background noise, and a user's second network (home, phone) shows up
+        for the first time sooner or later.
+        """
         n_user = len(fails)
         if n_user < self.s.min_failures and ip_recent < self.s.min_failures:
             return None
@@ -220,11 +233,13 @@ class CompromisedAccount(Detector):
         attackers = [fip for fip in failing if self._is_attacker(fip, since)]
         if any(network_of(a) == net for a in attackers):
             return "in an attacking network", Severity.CRITICAL
-        if attackers or massive:
+        if massive:
             # with a login history this network is new; without one we cannot tell
             severity = Severity.HIGH if ua.logins else Severity.MEDIUM
-            return "after attacks from other IPs", severity
-        return "a new network after failed logins", Severity.MEDIUM
+            return "after a targeted attack from other IPs", severity
+        if attackers:
+            return "after attacks from other IPs", None
+        return "a new network after failed logins", None
 
     def _take_over(
         self,
@@ -272,20 +287,22 @@ class CompromisedAccount(Detector):
             if cand is None:
                 return
             t = ev.time or 0.0
-            if t - cand.time > self.s.burst_window:
+            if t - (cand.ev.time or 0.0) > self.s.burst_window:
                 del self.candidates[user]
                 return
             cand.recipients += 1
+            if msg.external_recipients == 1:
+                cand.messages += 1
+                if cand.first_message is None:
+                    cand.first_message = ev.time
             if cand.recipients < self.s.new_network_burst:
                 return
-            tk = _Takeover(cand.time, cand.ip, "a new network, then a burst", Severity.HIGH)
-            tk.method = cand.method
-            tk.login_line = cand.line
-            tk.evidence.add(cand.line)
-            self.takeovers[user] = tk
-            del self.candidates[user]
-            # the burst so far is counted from here on; record what triggered it
+            self._take_over(user, cand.ev, cand.how, Severity.MEDIUM, cand.fails, cand.since)
+            tk = self.takeovers[user]
+            # everything since the login belongs to the story; this recipient is added below
             tk.recipients = cand.recipients - 1
+            tk.messages = cand.messages - (msg.external_recipients == 1)
+            tk.first_message = cand.first_message
         if msg.time is not None and msg.time < tk.time:
             return
         tk.recipients += 1
