@@ -10,9 +10,11 @@ MTA's parser set ``ev.type`` and the fields. A line no parser understands keeps 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
-from relayguard.logs import dovecot, exim, postfix, sendmail
+from relayguard.logs import dovecot, exim, sendmail
 from relayguard.logs.events import Event
+from relayguard.logs.postfix import parse as postfix_parse
 
 POSTFIX_DAEMONS = frozenset(
     {
@@ -81,49 +83,52 @@ DOVECOT_PREFIXES = (
 # Dovecot 1.x log_path lines start with the level where a tag would be: "Info: imap-login: ..."
 DOVECOT_LEVELS = frozenset({"Info", "Warn", "Warning", "Error", "Fatal", "Panic", "Debug"})
 
-# (mta, handler) where handler(ev, message) fills the event.
-Route = tuple[str, Callable[[Event, str], None]] | None
-
 _MAX_CACHED_TAGS = 4096
-_route_cache: dict[str, tuple[Route, str | None, str | None]] = {}
 
 
-def _postfix_handler(daemon: str) -> Callable[[Event, str], None]:
-    def handle(ev: Event, message: str) -> None:
-        postfix.parse(ev, daemon, message)
+class _Route(NamedTuple):
+    mta: str | None  # None: no parser for this program
+    daemon: str | None  # Postfix daemon (last tag component); None for other MTAs
+    instance: str | None
+    service: str | None
+    parse: Callable[[Event, str], None] | None  # non-Postfix parsers
 
-    return handle
+
+_NO_ROUTE = _Route(None, None, None, None, None)
+_route_cache: dict[str, _Route] = {}
 
 
-def _route(program: str) -> tuple[Route, str | None, str | None]:
-    """(route, instance, service) for a program tag."""
+def _route(program: str) -> _Route:
     parts = program.split("/")
     first, last = parts[0], parts[-1]
     if first.startswith("postfix") or (len(parts) > 1 and last in POSTFIX_DAEMONS):
         service = "/".join(parts[1:-1]) or None
-        return ("postfix", _postfix_handler(last)), first, service
+        return _Route("postfix", last, first, service, None)
     if first in SENDMAIL_PROGRAMS:
-        return ("sendmail", sendmail.parse), None, None
+        return _Route("sendmail", None, None, None, sendmail.parse)
     if first in EXIM_PROGRAMS:
-        return ("exim", exim.parse), None, None
+        return _Route("exim", None, None, None, exim.parse)
     if first in DOVECOT_LEVELS or first.lower().startswith(DOVECOT_PREFIXES):
-        return ("dovecot", dovecot.parse), None, None
-    return None, None, None
+        return _Route("dovecot", None, None, None, dovecot.parse)
+    return _NO_ROUTE
 
 
 def parse_message(ev: Event, message: str) -> None:
     """Fill ``ev`` from the message body of its line; leaves it ``unparsed`` if not understood."""
-    cached = _route_cache.get(ev.program)
-    if cached is None:
+    route = _route_cache.get(ev.program)
+    if route is None:
         if len(_route_cache) >= _MAX_CACHED_TAGS:
             _route_cache.clear()
-        cached = _route_cache[ev.program] = _route(ev.program)
-    route, instance, service = cached
-    if route is None:
+        route = _route_cache[ev.program] = _route(ev.program)
+    mta, daemon, instance, service, parse = route
+    if mta is None:
         return
-    ev.mta = route[0]
+    ev.mta = mta
     if instance is not None:
         ev.instance = instance
     if service is not None:
         ev.service = service
-    route[1](ev, message)
+    if daemon is not None:
+        postfix_parse(ev, daemon, message)
+    elif parse is not None:
+        parse(ev, message)

@@ -147,6 +147,7 @@ class EnvelopeParser:
         self._bsd_cache: dict[str, float] = {}
         self._bsd_unpadded: dict[str, float] = {}
         self._local_minutes: dict[str, float] = {}
+        self._minute_base: dict[tuple[int, int, int, int, int], float] = {}
         self._utc_minutes: dict[str, float] = {}
         self._tags: dict[str, tuple[str, int | None, bool]] = {}
         # "name[pid]:" token (colon included) -> (program, pid), for tags needing no more work
@@ -288,10 +289,20 @@ class EnvelopeParser:
         return t
 
     def _local(self, y: int, mo: int, d: int, h: int, mi: int, s: int) -> float | None:
-        try:
-            return datetime(y, mo, d, h, mi, s, tzinfo=self._tz).timestamp()
-        except (ValueError, OverflowError):
+        # Busy logs see every second of a minute: convert the minute once, add the seconds.
+        key = (y, mo, d, h, mi)
+        base = self._minute_base.get(key)
+        if base is None:
+            try:
+                base = datetime(y, mo, d, h, mi, tzinfo=self._tz).timestamp()
+            except (ValueError, OverflowError):
+                return None
+            if len(self._minute_base) >= _CACHE_MAX:
+                self._minute_base.clear()
+            self._minute_base[key] = base
+        if not 0 <= s <= 60:
             return None
+        return base + s
 
     # --- host and tag ----------------------------------------------------------------------
 
