@@ -3,6 +3,8 @@ the abuse in the log the lab really wrote (real traffic -> real log -> findings)
 
 from __future__ import annotations
 
+import time
+
 import json
 from pathlib import Path
 from typing import Any
@@ -207,7 +209,12 @@ def test_queue_shows_a_deferred_message_and_flush_retries_it(lab: MailLab) -> No
     [qid] = run.queue_ids
     deferred = f"{qid}: to=<tempfail-me@mailbox8.example>, relay=127.0.0.1[127.0.0.1]:"
     lab.wait_for_log("status=deferred", since=mark)
-    [entry] = lab.queue()
+    # qmgr logs the deferral before it moves the file from "active" to "deferred": poll
+    deadline = time.monotonic() + 10
+    while (entries := lab.queue()) and entries[0]["queue_name"] != "deferred":
+        assert time.monotonic() < deadline, entries
+        time.sleep(0.05)
+    [entry] = entries
     assert (entry["queue_id"], entry["queue_name"], entry["sender"]) == (qid, "deferred", ALICE)
     [rcpt] = entry["recipients"]
     assert rcpt["address"] == "tempfail-me@mailbox8.example"
