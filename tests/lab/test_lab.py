@@ -3,9 +3,8 @@ the abuse in the log the lab really wrote (real traffic -> real log -> findings)
 
 from __future__ import annotations
 
-import time
-
 import json
+import time
 from pathlib import Path
 from typing import Any
 
