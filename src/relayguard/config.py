@@ -185,8 +185,15 @@ def _check_type(value: Any, default: Any, name: str) -> Any:
     else:
         ok = isinstance(value, type(default))
     if not ok:
-        kind = "a list of strings" if isinstance(default, list) else type(default).__name__
-        raise ConfigError(f"{name} must be a non-negative {kind}, not {value!r}")
+        if isinstance(default, list):
+            kind = "a list of strings"
+        elif isinstance(default, bool):
+            kind = "true or false"
+        elif isinstance(default, int):
+            kind = "a whole number >= 0"
+        else:
+            kind = "a number >= 0"
+        raise ConfigError(f"{name} must be {kind}, not {value!r}")
     return value
 
 

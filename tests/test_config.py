@@ -1,0 +1,82 @@
+"""The TOML configuration: defaults documented, typos and bad types refused with one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from relayguard import config
+from relayguard.errors import ConfigError
+
+DOCS = Path(__file__).parents[1] / "docs" / "relayguard.example.toml"
+
+
+def test_documented_example_is_the_rendered_defaults() -> None:
+    assert DOCS.read_text(encoding="utf-8") == config.render_defaults()
+
+
+def test_rendered_defaults_load_back_to_the_defaults(tmp_path: Path) -> None:
+    p = tmp_path / "c.toml"
+    p.write_text(config.render_defaults(), encoding="utf-8")
+    assert config.load(p) == config.Config()
+
+
+def test_every_setting_is_documented() -> None:
+    text = config.render_defaults()
+    assert "# \n" not in text
+    assert text.count("\n# ") >= 30
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("[analyze]\nlocal_domain = ['x']\n", "unknown setting analyze.local_domain"),
+        (
+            "[detectors.auth_bruteforce]\nwindow = -5\n",
+            "detectors.auth_bruteforce.window must be a whole number >= 0, not -5",
+        ),
+        ("[detectors.outbound_spike]\nfloor = 'ten'\n", "detectors.outbound_spike.floor must"),
+        (
+            "[analyze]\ntrusted_networks = '10.0.0.0/8'\n",
+            "trusted_networks must be a list of strings",
+        ),
+        ("analyze = 3\n", "analyze must be a table"),
+        ("[analyze\n", "is not valid TOML"),
+    ],
+)
+def test_bad_config_is_one_clear_error(tmp_path: Path, toml: str, message: str) -> None:
+    p = tmp_path / "bad.toml"
+    p.write_text(toml, encoding="utf-8")
+    with pytest.raises(ConfigError) as exc:
+        config.load(p)
+    assert message in str(exc.value)
+    assert "\n" not in str(exc.value)
+
+
+def test_values_override_defaults(tmp_path: Path) -> None:
+    p = tmp_path / "c.toml"
+    p.write_text(
+        "[analyze]\nlocal_domains = ['example.org']\n"
+        "[detectors.relay_probing]\nmin_denials = 2\n"
+        "[detectors.outbound_spike]\nbaseline_mads = 5\n",
+        encoding="utf-8",
+    )
+    c = config.load(p)
+    assert c.analyze.local_domains == ["example.org"]
+    assert c.detectors.relay_probing.min_denials == 2
+    assert c.detectors.outbound_spike.baseline_mads == 5.0
+    assert c.detectors.auth_bruteforce == config.AuthBruteforceSettings()
+
+
+def test_cli_config_errors_exit_3(relayguard: Any, tmp_path: Path) -> None:
+    p = tmp_path / "bad.toml"
+    p.write_text("[analyze]\nbogus = 1\n", encoding="utf-8")
+    run = relayguard("config", "check", str(p))
+    assert run.code == 3
+    assert run.err == "relayguard: error: unknown setting analyze.bogus\n"
+    run = relayguard("analyze", "--config", str(tmp_path / "missing.toml"), "x.log")
+    assert run.code == 3
+    assert run.err.startswith("relayguard: error: cannot read config ")
+    assert run.err.count("\n") == 1
