@@ -1,0 +1,40 @@
+"""Every public sample, end to end through the CLI: all mail lines understood."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.conftest import DATA
+
+PUBLIC = DATA / "public"
+CLEAN_SAMPLES = sorted(p for p in PUBLIC.glob("*/*.log") if p.name != "sergeymakinen-mail.log")
+
+
+@pytest.mark.parametrize("path", CLEAN_SAMPLES, ids=lambda p: p.name)
+def test_sample_parses_with_zero_unparsed_lines(relayguard: Any, path: Any) -> None:
+    run = relayguard("analyze", "--json", "--year", "2024", str(path))
+    stats = json.loads(run.out)["stats"]
+    non_empty = sum(1 for line in path.read_text().splitlines() if line.strip())
+    assert stats["lines_unparsed"] == 0
+    assert stats["lines_parsed"] == non_empty
+    assert stats["lines_bad_timestamp"] == 0
+
+
+def test_deliberately_malformed_sample_fails_only_on_its_malformed_lines(relayguard: Any) -> None:
+    """sergeymakinen's exporter test log opens with a section of malformed lines on purpose,
+    and has comment headers and one "Unsupported" body per daemon; nothing else may fail."""
+    path = PUBLIC / "postfix_exporter" / "sergeymakinen-mail.log"
+    run = relayguard("analyze", "--json", "--year", "2024", "--show-unparsed", "100", str(path))
+    doc = json.loads(run.out)
+    unparsed = doc["unparsed_samples"]
+    assert doc["stats"]["lines_unparsed"] == len(unparsed) == 22
+    comments = [u for u in unparsed if u.startswith("#")]
+    assert len(comments) == 7
+    rest = [u for u in unparsed if not u.startswith("#")]
+    assert all(
+        u.endswith(("foo", "Unsupported")) or "postscreen[" in u or len(u) < 40 for u in rest
+    )
+    assert doc["stats"]["lines_parsed"] == 44
