@@ -95,7 +95,7 @@ def analyze(
     analyzer = Analyzer(cfg)
     with _progress(no_progress) as progress:
         if progress is not None:
-            task = progress.add_task("reading", total=None)
+            task = progress.add_task("reading", total=reader.total_bytes or None)
 
             def on_progress(done: int, total: int | None) -> None:
                 progress.update(task, completed=done, total=total)
