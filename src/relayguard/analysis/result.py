@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from relayguard.findings import Finding, Severity, Subject, TimelineEntry, Verdict
+from relayguard.findings import (
+    VERDICT_EXIT,
+    ExitCode,
+    Finding,
+    Severity,
+    Subject,
+    TimelineEntry,
+    Verdict,
+)
 
 ANALYZE_SCHEMA = "relayguard.analyze/1"
 
@@ -35,6 +43,7 @@ class InputStats:
     lines_unparsed: int = 0
     lines_bad_timestamp: int = 0
     lines_truncated: int = 0
+    lines_empty: int = 0
     unparsed_samples: list[str] = field(default_factory=list)
     # "postfix": 1200, "exim": 0, ...; lines per MTA as recognised
     by_mta: dict[str, int] = field(default_factory=dict)
@@ -71,4 +80,13 @@ class AnalysisResult:
     incidents: list[Incident]
     input: InputStats
     traffic: TrafficStats
+    # Why the verdict cannot be trusted: unreadable inputs, nothing understood. Any error
+    # makes the exit code 3 (UNKNOWN) whatever the findings say.
+    errors: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.errors:
+            return ExitCode.UNKNOWN
+        return VERDICT_EXIT[self.verdict]

@@ -84,6 +84,7 @@ class ReaderStats:
             lines_unparsed=self.lines_unparsed,
             lines_bad_timestamp=self.lines_bad_timestamp,
             lines_truncated=self.lines_truncated,
+            lines_empty=self.lines_empty,
             unparsed_samples=list(self.unparsed_samples),
             by_mta=dict(self.by_mta),
             first_time=self.first_time,
