@@ -43,6 +43,8 @@ def test_every_setting_is_documented() -> None:
             "trusted_networks must be a list of strings",
         ),
         ("analyze = 3\n", "analyze must be a table"),
+        ("[analyze]\ntrusted_networks = ['10.0.0.0/33']\n", "not a network: '10.0.0.0/33'"),
+        ("[detectors.outbound_spike]\nwindow = 0\n", "window must be greater than 0, not 0"),
         ("[analyze\n", "is not valid TOML"),
     ],
 )

@@ -7,6 +7,7 @@ the code. Unknown keys are an error (a typo must not silently fall back to a def
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
@@ -78,7 +79,7 @@ class OutboundSpikeSettings:
         500, "External recipients per window judged a spike without history."
     )
     ceiling_domains: int = _doc(
-        50, "Distinct external recipient domains per window judged a spike without history."
+        100, "Distinct external recipient domains per window judged a spike without history."
     )
     baseline_windows: int = _doc(
         12, "Earlier active windows an entity needs before its own baseline is used."
@@ -209,7 +210,32 @@ def load(path: str | Path | None) -> Config:
         raise ConfigError(f"config {path} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config {path} is not valid TOML: {exc}") from None
-    return _build(Config, data, "")  # type: ignore[no-any-return]
+    cfg: Config = _build(Config, data, "")
+    _validate(cfg)
+    return cfg
+
+
+def _validate(cfg: Config) -> None:
+    """Checks no type can express: networks that parse, windows that are not zero."""
+    for text in cfg.analyze.trusted_networks:
+        try:
+            ipaddress.ip_network(text.strip(), strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"analyze.trusted_networks: not a network: {text!r} (want e.g. 192.0.2.0/24)"
+            ) from None
+    d = cfg.detectors
+    windows = {
+        "detectors.auth_bruteforce.window": d.auth_bruteforce.window,
+        "detectors.compromised_account.window": d.compromised_account.window,
+        "detectors.compromised_account.burst_window": d.compromised_account.burst_window,
+        "detectors.outbound_spike.window": d.outbound_spike.window,
+        "detectors.outbound_spike.history": d.outbound_spike.history,
+        "analyze.max_open_messages": cfg.analyze.max_open_messages,
+    }
+    for name, value in windows.items():
+        if value <= 0:
+            raise ConfigError(f"{name} must be greater than 0, not {value}")
 
 
 def with_overrides(

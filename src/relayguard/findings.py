@@ -107,11 +107,17 @@ class Finding:
         }
 
 
+# Attacks on the server that say nothing about mail leaving it: however heavy, they make a
+# server "suspicious", never "abused" (that takes evidence of relaying, a takeover or a listing).
+ATTACK_ONLY = frozenset({"auth-bruteforce", "relay-probing"})
+
+
 def verdict_for(findings: list[Finding]) -> Verdict:
-    """high/critical -> abused; medium -> suspicious; low/info alone stay clean."""
-    worst = max((f.severity for f in findings), default=Severity.INFO)
-    if worst >= Severity.HIGH:
-        return Verdict.ABUSED
-    if worst >= Severity.MEDIUM:
-        return Verdict.SUSPICIOUS
-    return Verdict.CLEAN
+    """high/critical abuse -> abused; medium, or any attack -> suspicious; low/info -> clean."""
+    verdict = Verdict.CLEAN
+    for f in findings:
+        if f.severity >= Severity.HIGH and f.indicator not in ATTACK_ONLY:
+            return Verdict.ABUSED
+        if f.severity >= Severity.MEDIUM:
+            verdict = Verdict.SUSPICIOUS
+    return verdict

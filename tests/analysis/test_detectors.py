@@ -196,7 +196,7 @@ def test_light_spraying_then_a_new_network_needs_a_burst() -> None:
     [comp] = compromised(_burst(_spray_then_login(5, "192.0.2.200", tries=1), "192.0.2.200"))
     assert comp.severity == Severity.HIGH
     assert comp.details["how"] == (
-        "after attacks from other IPs, then a burst of 100 external recipients"
+        "a new network after failed logins, then a burst of 100 external recipients"
     )
     assert comp.details["messages_after"] == 121
     assert comp.details["external_recipients_after"] == 121
@@ -221,3 +221,14 @@ def test_open_relay_use_ignores_trusted_and_authenticated_clients() -> None:
     result = a.finish()
     relays = [f.subject.value for f in result.findings if f.indicator == "open-relay-use"]
     assert relays == ["203.0.113.50"]
+
+
+def test_attacks_alone_make_a_server_suspicious_never_abused() -> None:
+    events = [
+        ev(E.AUTH_FAILURE, T0 + i, client_ip="203.0.113.9", sasl_username=f"u{i % 7}@example.org")
+        for i in range(500)
+    ]
+    result = run(events)
+    [brute] = [f for f in result.findings if f.subject.kind == "ip"]
+    assert brute.severity == Severity.HIGH  # 500 failures: a heavy attack...
+    assert result.verdict.value == "suspicious"  # ...but no sign mail is leaving

@@ -27,7 +27,16 @@ def test_deliberately_malformed_sample_fails_only_on_its_malformed_lines(relaygu
     """sergeymakinen's exporter test log opens with a section of malformed lines on purpose,
     and has comment headers and one "Unsupported" body per daemon; nothing else may fail."""
     path = PUBLIC / "postfix_exporter" / "sergeymakinen-mail.log"
-    run = relayguard("analyze", "--json", "--year", "2024", "--show-unparsed", "100", str(path))
+    run = relayguard(
+        "analyze",
+        "--json",
+        "--year",
+        "2024",
+        "--show-unparsed",
+        "--unparsed-samples",
+        "100",
+        str(path),
+    )
     doc = json.loads(run.out)
     unparsed = doc["unparsed_samples"]
     assert doc["stats"]["lines_unparsed"] == len(unparsed) == 22

@@ -123,3 +123,44 @@ def test_terminal_report_escapes_what_a_peer_controls(relayguard: Any, tmp_path:
     assert run.code == 1
     assert "\x1b" not in run.out and "\x07" not in run.out
     assert "[bold red]pwn[/bold red]" in run.out
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "no log lines to analyze"),
+        (b"\n\n", "no log lines to analyze"),
+        (b"garbage\n\x00\x01\x02 more garbage\n", "none of the 2 lines read was understood"),
+    ],
+)
+def test_nothing_understood_is_unknown_not_clean(
+    relayguard: Any, tmp_path: Path, content: bytes, message: str
+) -> None:
+    log = tmp_path / "x.log"
+    log.write_bytes(content)
+    run = relayguard("analyze", "--json", str(log))
+    assert run.code == 3
+    assert message in run.err
+    doc = json.loads(run.out)
+    assert doc["exit_code"] == 3
+    assert doc["errors"] == [run.err.removeprefix("relayguard: error: ").strip()]
+
+
+def test_hostile_lines_cost_one_line_each_never_the_run(relayguard: Any, tmp_path: Path) -> None:
+    log = tmp_path / "mixed.log"
+    good = (LAB / "02_closed_relay_denied.log").read_bytes()
+    log.write_bytes(
+        b" " * 20
+        + b"x\n"  # once crashed the BSD timestamp cache
+        + good
+        + b'{"MESSAGE":"connect from unknown[1.2.3.4]","SYSLOG_IDENTIFIER":"postfix/smtpd",'
+        b'"__REALTIME_TIMESTAMP":"99999999999999999999999"}\n'  # a corrupt journal stamp
+         + b"\xff\xfe\r\n"
+    )
+    run = relayguard("analyze", "--json", "--local-domain", "lab.test", str(log))
+    doc = json.loads(run.out)
+    assert run.code == 1, run.err
+    assert doc["stats"]["lines_read"] == 102 + 3
+    assert doc["stats"]["lines_parsed"] == 102 + 1
+    assert doc["stats"]["lines_unparsed"] == 2
+    assert doc["stats"]["lines_bad_timestamp"] == 1

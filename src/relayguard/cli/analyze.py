@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
@@ -14,7 +15,7 @@ from relayguard import config as config_mod
 from relayguard.analysis.engine import Analyzer
 from relayguard.analysis.result import AnalysisResult, InputStats
 from relayguard.errors import InputError
-from relayguard.findings import VERDICT_EXIT, ExitCode
+from relayguard.findings import ExitCode
 from relayguard.logs.envelope import FORMATS
 from relayguard.logs.events import EVENTS_SCHEMA
 from relayguard.logs.reader import LogReader
@@ -51,13 +52,15 @@ from relayguard.report import json_report, terminal
 @click.option("--json", "as_json", is_flag=True, help="Print the relayguard.analyze/1 JSON.")
 @click.option("--events", "as_events", is_flag=True, help="Print each parsed event as JSON.")
 @click.option(
-    "--show-unparsed",
-    type=click.IntRange(0, 10_000),
-    default=None,
-    is_flag=False,
-    flag_value=20,
-    metavar="[N]",
-    help="Keep and show up to N lines that were not understood (default 20).",
+    "--show-unparsed", is_flag=True, help="Show lines that were not understood (first 20)."
+)
+@click.option(
+    "--unparsed-samples",
+    type=click.IntRange(1, 10_000),
+    default=20,
+    show_default=True,
+    metavar="N",
+    help="How many not-understood lines --show-unparsed keeps.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Show more evidence lines.")
 @click.option("--no-progress", is_flag=True, help="Never show a progress bar.")
@@ -71,7 +74,8 @@ def analyze(
     tz_name: str | None,
     as_json: bool,
     as_events: bool,
-    show_unparsed: int | None,
+    show_unparsed: bool,
+    unparsed_samples: int,
     verbose: bool,
     no_progress: bool,
 ) -> int:
@@ -89,7 +93,8 @@ def analyze(
         trusted_networks=list(trusted_networks),
     )
     tz = _zone(tz_name)
-    reader = LogReader(list(paths), fmt=fmt, year=year, tz=tz, keep_unparsed=show_unparsed or 0)
+    keep = unparsed_samples if show_unparsed else 0
+    reader = LogReader(list(paths), fmt=fmt, year=year, tz=tz, keep_unparsed=keep)
     if as_events:
         return _print_events(reader)
     analyzer = Analyzer(cfg)
@@ -103,13 +108,35 @@ def analyze(
             reader.on_progress = on_progress
         analyzer.feed_all(reader.events())
     result = analyzer.finish(_input_stats(reader))
-    _output(result, as_json=as_json, verbose=verbose, show_unparsed=show_unparsed)
-    failed = reader.stats.failed_sources
-    if failed:
-        for _, why in failed:
-            click.echo(f"relayguard: error: {why}", err=True)
-        return ExitCode.UNKNOWN
-    return VERDICT_EXIT[result.verdict]
+    result.errors = _input_errors(reader)
+    try:
+        _output(result, as_json=as_json, verbose=verbose, show_unparsed=show_unparsed)
+    except BrokenPipeError:  # `| head`: the reader left, the verdict still stands
+        _silence_stdout()
+    for error in result.errors:
+        click.echo(f"relayguard: error: {error}", err=True)
+    return result.exit_code
+
+
+def _input_errors(reader: LogReader) -> list[str]:
+    """Why the verdict cannot be trusted: unreadable inputs, or nothing understood."""
+    s = reader.stats
+    errors = [why for _, why in s.failed_sources]
+    if s.lines_parsed == 0:
+        if s.lines_read - s.lines_empty == 0:
+            errors.append("no log lines to analyze")
+        else:
+            errors.append(
+                f"none of the {s.lines_read:,} lines read was understood as a mail log "
+                "(see them with --show-unparsed; is --format right?)"
+            )
+    return errors
+
+
+def _silence_stdout() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _zone(name: str | None) -> ZoneInfo | None:
@@ -173,9 +200,7 @@ def _input_stats(reader: LogReader) -> InputStats:
     return reader.stats.to_input_stats()
 
 
-def _output(
-    result: AnalysisResult, *, as_json: bool, verbose: bool, show_unparsed: int | None
-) -> None:
+def _output(result: AnalysisResult, *, as_json: bool, verbose: bool, show_unparsed: bool) -> None:
     if as_json:
         sys.stdout.write(json_report.dumps(result) + "\n")
         return

@@ -71,6 +71,7 @@ _CACHE_MAX = 8192
 # TAI64 labels are 2**62 + TAI seconds; daemontools' multilog writes 2**62 + 10 + time(), so
 # subtracting the 10 s TAI-UTC offset of 1970 gives back the Unix time the process logged.
 _TAI64_UNIX = (1 << 62) + 10
+_MAX_EPOCH = 253402300800.0  # 10000-01-01: later stamps are corrupt, not mail
 _DAY = 86400.0
 
 # Slow path only: a BSD-shaped stamp whose month name is unknown (localised) or oddly spaced.
@@ -231,8 +232,8 @@ class EnvelopeParser:
         t = cache.get(stamp)
         if t is None:
             parts = stamp.split()
-            month = MONTHS.get(parts[0])
-            if month is None or len(parts) != 3:
+            month = MONTHS.get(parts[0]) if len(parts) == 3 else None
+            if month is None:
                 return self._bsd_loose(line)
             t = self._bsd_time(month, parts[1], parts[2])
             if t is None:
@@ -553,12 +554,13 @@ class EnvelopeParser:
         if not isinstance(program, str) or not isinstance(host, str):
             return None
         pid = int(pid_text) if isinstance(pid_text, str) and pid_text.isdigit() else None
-        if isinstance(stamp, str) and stamp.isdigit():
-            t: float | None = int(stamp) / 1e6
-        elif isinstance(stamp, int):
+        t: float | None = None
+        if isinstance(stamp, str) and stamp.isdigit() and len(stamp) <= 17:
+            t = int(stamp) / 1e6
+        elif isinstance(stamp, int) and not isinstance(stamp, bool):
             t = stamp / 1e6
-        else:
-            t = None
+        if t is not None and not 0 <= t < _MAX_EPOCH:
+            t = None  # counted as a bad timestamp by the reader
         tag = f"{program}[{pid}]" if pid is not None else program
         raw = f"{iso_time(t) or '-'} {host or '-'} {tag}: {msg}"
         ev = Event(t, host, program, pid, raw)

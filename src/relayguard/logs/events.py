@@ -181,6 +181,9 @@ def iso_time(t: float | None) -> str | None:
     """ISO 8601 in UTC with a ``Z``, second precision unless the time has a fraction."""
     if t is None:
         return None
-    dt = datetime.fromtimestamp(t, UTC)
+    try:
+        dt = datetime.fromtimestamp(t, UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
     spec = "milliseconds" if t % 1 else "seconds"
     return dt.isoformat(timespec=spec).replace("+00:00", "Z")

@@ -179,13 +179,18 @@ class LogReader:
                     if not n & _PROGRESS_EVERY and progress is not None:
                         progress(done_before + src.bytes_done(), total)
                     if line[-1] == "\n":
-                        line = line[:-1]
+                        line = line[:-2] if line[-2:-1] == "\r" else line[:-1]
                         if not line:
                             empty += 1
                             continue
                     elif len(line) >= limit and src.skip_rest_of_line():
                         truncated += 1
-                    r = parse(line)
+                    try:
+                        r = parse(line)
+                        if r is not None:
+                            parse_message(r[0], r[1])
+                    except Exception:  # a parser bug must cost one line, never the run
+                        r = None
                     if r is None:
                         if line.isspace():
                             empty += 1
@@ -194,7 +199,7 @@ class LogReader:
                         if len(samples) < keep:
                             samples.append(line)
                         continue
-                    ev, msg = r
+                    ev = r[0]
                     t = ev.time
                     if t is None:
                         bad += 1
@@ -205,7 +210,6 @@ class LogReader:
                             first = t
                         if t > last:
                             last = t
-                    parse_message(ev, msg)
                     mta = ev.mta
                     if mta is not None:
                         by_mta[mta] = by_mta.get(mta, 0) + 1

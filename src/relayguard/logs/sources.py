@@ -5,7 +5,8 @@ Theory of operation
 :func:`open_source` opens one input and returns a :class:`LineSource`. Compression is
 detected from the first bytes (gzip, bzip2, xz), never from the name alone, so ``-`` (stdin)
 and misnamed files work too. Bytes are decoded as UTF-8 with replacement characters, so
-binary junk never raises; newlines are universal (``\\r\\n`` and lone ``\\r`` end a line).
+binary junk never raises; lines end at ``\\n`` (the reader drops a ``\\r`` before it); a lone
+``\\r`` inside a line is data, not a line break (log lines are written with ``\\n``).
 
 :attr:`LineSource.lines` iterates at C speed (``TextIOWrapper.readline`` with a length limit
 driven by ``iter(callable, sentinel)``). Each item keeps its ``\\n``; an item without one is
@@ -173,7 +174,7 @@ class LineSource:
             )
         else:
             stream = buffered
-        self._text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline=None)
+        self._text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="\n")
         self.lines: Iterator[str] = iter(partial(self._text.readline, max_line), "")
 
     def skip_rest_of_line(self) -> bool:

@@ -8,7 +8,6 @@ already explained by failure lines of the same smtpd process, so nothing is coun
 
 from __future__ import annotations
 
-from collections import deque
 from typing import ClassVar
 
 from relayguard.analysis.detectors.base import Context, Detector, Evidence, Span
@@ -17,6 +16,7 @@ from relayguard.logs import events as E
 from relayguard.logs.events import Event
 
 _MAX_SESSIONS = 10_000
+_MAX_TRACKED_IPS = 100_000
 _MAX_USERS_PER_IP = 50
 _MAX_IPS_PER_USER = 200
 
@@ -24,9 +24,9 @@ _MAX_IPS_PER_USER = 200
 class _IpState:
     __slots__ = ("evidence", "recent", "span", "triggered", "users")
 
-    def __init__(self, threshold: int) -> None:
+    def __init__(self) -> None:
         self.span = Span()
-        self.recent: deque[float] = deque(maxlen=max(1, threshold))
+        self.recent: list[float] = []  # newest failure times, at most min_failures
         # min_failures failures fell inside one window at some point
         self.triggered = False
         self.users: dict[str, int] = {}
@@ -34,11 +34,12 @@ class _IpState:
 
 
 class _UserState:
-    __slots__ = ("evidence", "ips", "span")
+    __slots__ = ("evidence", "ips", "more_ips", "span")
 
     def __init__(self) -> None:
         self.span = Span()
         self.ips: dict[str, int] = {}
+        self.more_ips = False  # failures came from more addresses than are kept
         self.evidence = Evidence()
 
 
@@ -51,6 +52,7 @@ class AuthBruteforce(Detector):
         self.s = ctx.config.detectors.auth_bruteforce
         self.by_ip: dict[str, _IpState] = {}
         self.by_user: dict[str, _UserState] = {}
+        self.forgotten = 0  # single-failure IPs dropped to bound memory
         # failure lines seen per live smtpd process, to reconcile with disconnect counters
         self.sessions: dict[tuple[str, int | None], int] = {}
 
@@ -73,21 +75,37 @@ class AuthBruteforce(Detector):
         else:
             self.sessions.pop((ev.host, ev.pid), None)
 
+    def _forget_single_failures(self) -> None:
+        """Bound memory under a botnet: one failure from an IP reaches no threshold."""
+        kept = {ip: st for ip, st in self.by_ip.items() if st.span.count > 1 or st.triggered}
+        self.forgotten += len(self.by_ip) - len(kept)
+        if len(kept) >= _MAX_TRACKED_IPS:  # still full: keep the busiest half
+            busiest = sorted(kept.items(), key=lambda kv: -kv[1].span.count)
+            self.forgotten += len(kept) - _MAX_TRACKED_IPS // 2
+            kept = dict(busiest[: _MAX_TRACKED_IPS // 2])
+        self.by_ip = kept
+
     def _failure(self, ev: Event, n: int) -> None:
         ip = ev.client_ip
         t = ev.time
         if ip:
             st = self.by_ip.get(ip)
             if st is None:
-                st = self.by_ip[ip] = _IpState(self.s.min_failures)
+                if len(self.by_ip) >= _MAX_TRACKED_IPS:
+                    self._forget_single_failures()
+                st = self.by_ip[ip] = _IpState()
             st.span.add(t, n)
             st.evidence.add(ev.raw)
             if not st.triggered:
                 stamp = 0.0 if t is None else t
-                for _ in range(min(n, self.s.min_failures)):
-                    st.recent.append(stamp)
-                full = len(st.recent) == st.recent.maxlen
-                st.triggered = full and stamp - st.recent[0] <= self.s.window
+                need = self.s.min_failures
+                recent = st.recent
+                recent.extend([stamp] * min(n, need))
+                if len(recent) > need:
+                    del recent[:-need]
+                st.triggered = len(recent) == need and stamp - recent[0] <= self.s.window
+                if st.triggered:
+                    recent.clear()
             user = ev.sasl_username
             if user and (user in st.users or len(st.users) < _MAX_USERS_PER_IP):
                 st.users[user] = st.users.get(user, 0) + n
@@ -100,6 +118,8 @@ class AuthBruteforce(Detector):
             us.evidence.add(ev.raw)
             if ip and (ip in us.ips or len(us.ips) < _MAX_IPS_PER_USER):
                 us.ips[ip] = us.ips.get(ip, 0) + n
+            elif ip:
+                us.more_ips = True
 
     def finish(self) -> list[Finding]:
         out: list[Finding] = []
@@ -134,12 +154,14 @@ class AuthBruteforce(Detector):
                 continue
             n = us.span.count
             ips = sorted(us.ips.items(), key=lambda kv: (-kv[1], kv[0]))
+            sources = f"more than {len(ips)}" if us.more_ips else str(len(ips))
+            severity = Severity.HIGH if n >= self.s.high_failures else Severity.MEDIUM
             out.append(
                 Finding(
                     indicator=self.indicator,
-                    severity=Severity.MEDIUM,
+                    severity=severity,
                     subject=Subject("sasl_user", user),
-                    title=f"{n} failed logins as {user} from {len(ips)} addresses (spraying)",
+                    title=f"{n} failed logins as {user} from {sources} addresses (spraying)",
                     first_seen=us.span.first,
                     last_seen=us.span.last,
                     count=n,
@@ -149,6 +171,8 @@ class AuthBruteforce(Detector):
                         "failures": n,
                         "per_minute": _per_minute(n, us.span.first, us.span.last),
                         "ips": [{"value": i, "count": c} for i, c in ips[:20]],
+                        "distinct_ips": len(ips),
+                        "distinct_ips_capped": us.more_ips,
                     },
                     related=[Subject("ip", i) for i, _ in ips[:20]],
                 )

@@ -50,26 +50,31 @@ class Detector:
 class Evidence:
     """The first and the last lines of something: how it started and where it is now."""
 
-    __slots__ = ("first", "last", "seen")
+    __slots__ = ("first", "half", "last", "seen")
 
     def __init__(self, limit: int = MAX_EVIDENCE) -> None:
+        self.half = max(1, limit // 2)
         self.first: list[str] = []
-        self.last: deque[str] = deque(maxlen=max(1, limit // 2))
+        # created on demand: a botnet's thousands of one-line subjects never need it
+        self.last: deque[str] | None = None
         self.seen = 0
 
     def add(self, line: str) -> None:
         self.seen += 1
-        if len(self.first) < (self.last.maxlen or 1):
+        if len(self.first) < self.half:
             self.first.append(line)
-        else:
-            self.last.append(line)
+            return
+        if self.last is None:
+            self.last = deque(maxlen=self.half)
+        self.last.append(line)
 
     def lines(self) -> list[str]:
         out = list(self.first)
-        skipped = self.seen - len(self.first) - len(self.last)
+        last = self.last or ()
+        skipped = self.seen - len(self.first) - len(last)
         if skipped > 0:
             out.append(f"... {skipped} more lines ...")
-        out.extend(self.last)
+        out.extend(last)
         return out
 
 

@@ -30,18 +30,27 @@ from relayguard.logs import events as E
 from relayguard.logs.events import Event, iso_time
 
 _MAX_FAILS_KEPT = 256
+_MAX_TRACKED_IPS = 100_000
 _MAX_NETWORKS = 64
 _MAX_USERS_PER_IP = 32
 _MAX_DOMAINS = 5000
 
 
 class _IpFailures:
-    __slots__ = ("times", "total", "users")
+    __slots__ = ("keep", "times", "total", "users")
 
-    def __init__(self) -> None:
-        self.times: deque[float] = deque(maxlen=_MAX_FAILS_KEPT)
+    def __init__(self, keep: int) -> None:
+        self.keep = keep  # newest failure times kept: enough to reach any threshold
+        self.times: list[float] = []
         self.users: set[str] = set()
         self.total = 0
+
+    def add(self, t: float) -> None:
+        self.total += 1
+        times = self.times
+        times.append(t)
+        if len(times) > 2 * self.keep:
+            del times[: -self.keep]
 
 
 class _UserAuth:
@@ -122,6 +131,7 @@ class CompromisedAccount(Detector):
         self.s = ctx.config.detectors.compromised_account
         self.attack_threshold = ctx.config.detectors.auth_bruteforce.min_failures
         self.ip_fails: dict[str, _IpFailures] = {}
+        self.keep = max(self.attack_threshold, self.s.min_failures)
         self.users: dict[str, _UserAuth] = {}
         self.takeovers: dict[str, _Takeover] = {}
         self.candidates: dict[str, _Candidate] = {}
@@ -141,15 +151,23 @@ class CompromisedAccount(Detector):
         if ip:
             st = self.ip_fails.get(ip)
             if st is None:
-                st = self.ip_fails[ip] = _IpFailures()
-            st.times.append(t)
-            st.total += 1
+                if len(self.ip_fails) >= _MAX_TRACKED_IPS:
+                    self._forget_single_failures()
+                st = self.ip_fails[ip] = _IpFailures(self.keep)
+            st.add(t)
             if user and len(st.users) < _MAX_USERS_PER_IP:
                 st.users.add(user)
         if user:
             ua = self._user(user)
             ua.fails.append((t, ip))
             ua.evidence.add(ev.raw)
+
+    def _forget_single_failures(self) -> None:
+        """Bound memory under a botnet: IPs that failed once cannot reach any threshold."""
+        self.ip_fails = {ip: st for ip, st in self.ip_fails.items() if st.total > 1}
+        if len(self.ip_fails) >= _MAX_TRACKED_IPS:  # still full: keep the busiest half
+            busiest = sorted(self.ip_fails.items(), key=lambda kv: -kv[1].total)
+            self.ip_fails = dict(busiest[: _MAX_TRACKED_IPS // 2])
 
     def _user(self, user: str) -> _UserAuth:
         ua = self.users.get(user)
@@ -162,7 +180,11 @@ class CompromisedAccount(Detector):
         if st is None:
             return False
         recent = sum(1 for x in st.times if x >= since)
-        return len(st.users) >= 2 or recent >= self.attack_threshold
+        # a user mistyping the login name then the password touches two usernames: an
+        # attacker is one that failed often, or against several accounts repeatedly
+        return recent >= self.attack_threshold or (
+            len(st.users) >= 2 and recent >= self.s.min_failures
+        )
 
     def _success(self, ev: Event) -> None:
         user = (ev.sasl_username or "").lower()
