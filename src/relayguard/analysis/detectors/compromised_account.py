@@ -31,6 +31,8 @@ from relayguard.logs.events import Event, iso_time
 
 _MAX_FAILS_KEPT = 256
 _MAX_TRACKED_IPS = 100_000
+_MAX_HOURS = 24 * 8
+_MAX_IPS_PER_USER = 200
 _MAX_NETWORKS = 64
 _MAX_USERS_PER_IP = 32
 _MAX_DOMAINS = 5000
@@ -54,10 +56,14 @@ class _IpFailures:
 
 
 class _UserAuth:
-    __slots__ = ("evidence", "fails", "logins", "networks")
+    __slots__ = ("evidence", "fail_hours", "fail_ips", "fails", "first_fail", "logins", "networks")
 
     def __init__(self) -> None:
+        # the newest failures, enough to judge a login; exact counts are kept below
         self.fails: deque[tuple[float, str]] = deque(maxlen=_MAX_FAILS_KEPT)
+        self.fail_hours: dict[int, int] = {}  # hour index -> failures against the account
+        self.fail_ips: dict[str, int] = {}  # address -> failures against the account
+        self.first_fail: float | None = None
         self.logins = 0
         self.networks: dict[str, int] = {}
         self.evidence = Evidence(6)
@@ -160,6 +166,14 @@ class CompromisedAccount(Detector):
         if user:
             ua = self._user(user)
             ua.fails.append((t, ip))
+            hour = int(t // 3600)
+            ua.fail_hours[hour] = ua.fail_hours.get(hour, 0) + 1
+            if len(ua.fail_hours) > _MAX_HOURS:
+                del ua.fail_hours[min(ua.fail_hours)]
+            if ip and (ip in ua.fail_ips or len(ua.fail_ips) < _MAX_IPS_PER_USER):
+                ua.fail_ips[ip] = ua.fail_ips.get(ip, 0) + 1
+            if ua.first_fail is None:
+                ua.first_fail = t
             ua.evidence.add(ev.raw)
 
     def _forget_single_failures(self) -> None:
@@ -277,21 +291,22 @@ class CompromisedAccount(Detector):
         tk.method = ev.sasl_method
         tk.login_line = ev.raw
         ua = self.users[user]
-        for _, fip in fails:
-            if fip:
-                tk.failing_ips[fip] = tk.failing_ips.get(fip, 0) + 1
-        tk.failures = len(fails)
+        first_hour = int(since // 3600)
+        tk.failures = sum(n for h, n in ua.fail_hours.items() if h >= first_hour)
+        if fails:
+            tk.failing_ips = dict(ua.fail_ips)
+            first = ua.first_fail
+            tk.first_failure = first if first is not None and first >= since else fails[0][0]
+            tk.last_failure = fails[-1][0]
         if ip and ip not in tk.failing_ips:
             st = self.ip_fails.get(ip)
             if st is not None:
-                tk.failing_ips[ip] = sum(1 for x in st.times if x >= since)
-                tk.failures += tk.failing_ips[ip]
-        if fails:
-            tk.first_failure = fails[0][0]
-            tk.last_failure = fails[-1][0]
-        elif ip in self.ip_fails:
-            times = [x for x in self.ip_fails[ip].times if x >= since]
-            tk.first_failure, tk.last_failure = (times[0], times[-1]) if times else (None, None)
+                recent = [x for x in st.times if x >= since]
+                if recent:
+                    tk.failing_ips[ip] = len(recent)
+                    tk.failures += len(recent)
+                    if tk.first_failure is None:
+                        tk.first_failure, tk.last_failure = recent[0], recent[-1]
         for line in ua.evidence.lines():
             tk.evidence.add(line)
         tk.evidence.add(ev.raw)
