@@ -4,15 +4,17 @@ A finding names mitigations by id (``Finding.mitigations``); renderers look them
 Ids are a public interface (JSON ``mitigations[].id``): add, never rename.
 
 Each step in ``postfix`` / ``exim`` is one thing to run or paste: a shell command, or a
-configuration snippet whose first line is a ``#`` comment saying where it goes. Placeholders
-are written ``<user>``, ``<ip>``, ``<queue_id>``, ``<message_id>``, ``<sender>``, ``<domain>``,
-``<mx_host>``, ``<lan_cidr>`` and ``<map>``.
+configuration snippet whose first line is a ``#`` comment saying where it goes. Steps are
+templates with the placeholders in :data:`PLACEHOLDERS`; :func:`fill_for` works out the values
+an incident's findings pin down, and :func:`actions` returns the steps with those filled in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+import ipaddress
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 from relayguard.findings import Finding
 
@@ -26,8 +28,32 @@ class Mitigation:
     exim: tuple[str, ...]
 
 
-# The address ``relayguard policy serve`` listens on unless configured otherwise.
-POLICY_ADDRESS = "127.0.0.1:10040"
+# anvil(8) counts every smtpd_client_*_rate_limit per anvil_rate_time_unit, one value for all
+# of them: the sending and the AUTH limits below share this hourly unit.
+ANVIL_TIME_UNIT = "3600s"
+HOURLY_MESSAGES = 100
+HOURLY_RECIPIENTS = 300
+HOURLY_AUTH = 60
+HOURLY_CONNECTIONS = 600
+
+_FIREWALL_BAN = (
+    "# at the firewall, every port (for an IPv6 address: ip6tables)\n"
+    "iptables -I INPUT -s <ip> -j DROP"
+)
+# RFC 5782 lookup: the IPv4 address with its octets reversed, under the list's zone.
+_DNSBL_LOOKUP = (
+    "# <server_ip> (the public IPv4 address this server sends from) with its octets reversed,\n"
+    "# 192.0.2.10 -> 10.2.0.192. No answer: not listed; 127.0.0.2 to 127.0.0.11: listed;\n"
+    "# 127.255.255.x: the list refused your resolver (query from a local resolver instead)\n"
+    "dig +short <reversed_server_ip>.zen.spamhaus.org\n"
+    "dig +short <reversed_server_ip>.bl.spamcop.net"
+)
+_DNS_AUTH_RECORDS = (
+    "# what is published now: SPF, DMARC, and the DKIM key of selector 'mail'\n"
+    "dig +short TXT <domain>\n"
+    "dig +short TXT _dmarc.<domain>\n"
+    "dig +short TXT mail._domainkey.<domain>"
+)
 
 _ENTRIES: tuple[Mitigation, ...] = (
     Mitigation(
@@ -39,21 +65,22 @@ _ENTRIES: tuple[Mitigation, ...] = (
             "or auto-redirect rules the attacker may have added to harvest replies."
         ),
         postfix=(
-            "# Cyrus sasldb: set a new password (login <user>@<domain>)\n"
-            "saslpasswd2 -c -u <domain> <user>",
+            "# Cyrus sasldb: set a new password for <login>\n"
+            "saslpasswd2 -c -u <domain> <localpart>",
             "# Dovecot SASL: make a new hash for the passwd-file / SQL user entry\n"
             "doveadm pw -s SHA512-CRYPT",
-            "doveadm kick <user>",
-            "postmap -q '<user>@<domain>' hash:/etc/postfix/virtual",
-            "doveadm sieve list -u <user>",
+            "doveadm kick <login>",
+            "# a forward the attacker may have added shows up here\n"
+            "postmap -q '<login>' hash:/etc/postfix/virtual",
+            "doveadm sieve list -u <login>",
         ),
         exim=(
             "# Dovecot authenticator: make a new hash for the passwd-file / SQL user entry\n"
             "doveadm pw -s SHA512-CRYPT",
-            "doveadm kick <user>",
+            "doveadm kick <login>",
             "# shows where mail for the account is routed (a forward shows up here)\n"
-            "exim -bt <user>@<domain>",
-            "doveadm sieve list -u <user>",
+            "exim -bt <login>",
+            "doveadm sieve list -u <login>",
         ),
     ),
     Mitigation(
@@ -67,11 +94,11 @@ _ENTRIES: tuple[Mitigation, ...] = (
         postfix=(
             "postqueue -j | jq -r 'select(.sender == \"<sender>\") | .queue_id' | postsuper -h -",
             "# every queue id the login submitted, taken from the log\n"
-            "sed -nE 's/.* ([0-9A-Za-z]+): client=.*sasl_username=<user>(,.*)?$/\\1/p' "
+            "sed -nE 's/.* ([0-9A-Za-z]+): client=.*sasl_username=<login>(,.*)?$/\\1/p' "
             "/var/log/mail.log | sort -u | postsuper -h -",
             "postsuper -h <queue_id>",
             "# hold new mail from the login until it is secured\n"
-            "echo '<user> HOLD' >> /etc/postfix/sasl_access && postmap /etc/postfix/sasl_access\n"
+            "echo '<login> HOLD' >> /etc/postfix/sasl_access && postmap /etc/postfix/sasl_access\n"
             'postconf -e "smtpd_sender_restrictions = check_sasl_access '
             'hash:/etc/postfix/sasl_access, $(postconf -h smtpd_sender_restrictions)"\n'
             "postfix reload",
@@ -82,7 +109,7 @@ _ENTRIES: tuple[Mitigation, ...] = (
             "exim -Mf <message_id>",
             "# freeze new mail from the login until it is secured (acl_smtp_rcpt)\n"
             "warn    authenticated = *\n"
-            "        condition     = ${if eqi{$authenticated_id}{<user>}}\n"
+            "        condition     = ${if eqi{$authenticated_id}{<login>}}\n"
             "        control       = freeze/no_tell",
             "# after review: thaw a frozen message\nexim -Mt <message_id>",
         ),
@@ -95,15 +122,15 @@ _ENTRIES: tuple[Mitigation, ...] = (
             "stolen; the list of IPs is what you ban and what you tell the account owner."
         ),
         postfix=(
-            "grep -E 'sasl_username=<user>(,|$)' /var/log/mail.log "
+            "grep -E 'sasl_username=<login>(,|$)' /var/log/mail.log "
             "| grep -oE 'client=[^,]+' | sort | uniq -c | sort -rn",
-            "grep -F 'user=<<user>>' /var/log/mail.log "
+            "grep -F 'user=<<login>>' /var/log/mail.log "
             "| grep -oE 'rip=[0-9a-fA-F.:]+' | sort | uniq -c | sort -rn",
         ),
         exim=(
-            "grep -E ' A=[^ ]+:<user>( |$)' /var/log/exim4/mainlog "
+            "grep -E ' A=[^ ]+:<login>( |$)' /var/log/exim4/mainlog "
             "| grep -oE '\\[[0-9a-fA-F.:]+\\]' | sort | uniq -c | sort -rn",
-            "grep -F 'user=<<user>>' /var/log/mail.log "
+            "grep -F 'user=<<login>>' /var/log/mail.log "
             "| grep -oE 'rip=[0-9a-fA-F.:]+' | sort | uniq -c | sort -rn",
         ),
     ),
@@ -115,7 +142,7 @@ _ENTRIES: tuple[Mitigation, ...] = (
             "which makes spam from a compromised account look like it comes from someone else."
         ),
         postfix=(
-            "# /etc/postfix/sender_login: one line per address: <sender> <user>\n"
+            "# /etc/postfix/sender_login: one line per address: <sender> <login>\n"
             "postmap /etc/postfix/sender_login",
             "postconf -e 'smtpd_sender_login_maps = hash:/etc/postfix/sender_login'",
             'postconf -e "smtpd_sender_restrictions = reject_sender_login_mismatch, '
@@ -132,29 +159,42 @@ _ENTRIES: tuple[Mitigation, ...] = (
     ),
     Mitigation(
         id="rate-limit-outbound",
-        title="Limit how much each login and client may send",
+        title="Limit how much each client and login may send",
         why=(
-            "A rate limit caps the damage of the next stolen password: the spam run is deferred "
-            "after a few hundred recipients instead of tens of thousands. anvil limits are per "
-            "client IP only (and skip $mynetworks); the relayguard policy service counts per "
-            "SASL login, sender and IP."
+            "A rate limit caps the damage of the next stolen password. The Postfix anvil limits "
+            f"below defer a client IP after {HOURLY_MESSAGES} messages or {HOURLY_RECIPIENTS} "
+            "recipients in an hour, instead of tens of thousands. anvil counts per client IP, "
+            "not per SASL login: clients in $mynetworks (a local webmail, for one) are not "
+            "limited, and an office behind one NAT address shares one limit (raise it to fit). "
+            "The limits also apply to mail other servers send you (deferred mail is retried, "
+            "not lost), and anvil_rate_time_unit applies to every smtpd_client_*_rate_limit. "
+            "To limit per "
+            "SASL login or sender, run a rate-limiting policy daemon (for example "
+            "policyd-rate-limit or postfwd) and call it with check_policy_service. The Exim "
+            f"ACLs allow {HOURLY_RECIPIENTS} recipients an hour per login, and per client IP "
+            "for unauthenticated clients."
         ),
         postfix=(
-            "relayguard policy serve",
-            "postconf -e 'smtpd_data_restrictions = reject_unauth_pipelining, "
-            f"check_policy_service {{ inet:{POLICY_ADDRESS}, timeout=5s, default_action=DUNNO }}'",
-            "postconf -e 'smtpd_client_message_rate_limit = 100' "
-            "'smtpd_client_recipient_rate_limit = 300' 'anvil_rate_time_unit = 60s'",
+            "# the limits set now (a change of anvil_rate_time_unit rescales all of them)\n"
+            "postconf -n | grep -E 'rate_limit|anvil_rate_time_unit'",
+            f"postconf -e 'anvil_rate_time_unit = {ANVIL_TIME_UNIT}' "
+            f"'smtpd_client_message_rate_limit = {HOURLY_MESSAGES}' "
+            f"'smtpd_client_recipient_rate_limit = {HOURLY_RECIPIENTS}'",
+            "# per SASL login: a rate-limiting policy daemon you run on 127.0.0.1:<port> (see its\n"
+            "# documentation for the stage: at DATA each message is counted once)\n"
+            'postconf -e "smtpd_data_restrictions = reject_unauth_pipelining, '
+            "check_policy_service { inet:127.0.0.1:<port>, timeout=5s, default_action=DUNNO }, "
+            '$(postconf -h smtpd_data_restrictions)"',
             "postfix reload",
         ),
         exim=(
             "# in acl_smtp_rcpt, before the accept for authenticated senders\n"
             "defer   authenticated = *\n"
-            "        ratelimit     = 300 / 1h / per_rcpt / $authenticated_id\n"
+            f"        ratelimit     = {HOURLY_RECIPIENTS} / 1h / per_rcpt / $authenticated_id\n"
             "        message       = sending rate limit reached, try again later",
             "# per client IP for everyone else (acl_smtp_rcpt)\n"
             "defer   !authenticated = *\n"
-            "        ratelimit     = 300 / 1h / per_rcpt / $sender_host_address\n"
+            f"        ratelimit     = {HOURLY_RECIPIENTS} / 1h / per_rcpt / $sender_host_address\n"
             "        message       = sending rate limit reached, try again later",
         ),
     ),
@@ -162,11 +202,14 @@ _ENTRIES: tuple[Mitigation, ...] = (
         id="limit-auth-attempts",
         title="Slow down and ban password guessing",
         why=(
-            "Brute force needs thousands of attempts; limiting AUTH per IP and banning repeat "
-            "offenders makes guessing impractical and keeps the log readable."
+            "Brute force needs thousands of attempts. Allowing each client IP "
+            f"{HOURLY_AUTH} AUTH commands an hour (the same hourly anvil unit as the sending "
+            "limits) and banning IPs with 5 failures in 10 minutes makes guessing impractical "
+            "and keeps the log readable."
         ),
         postfix=(
-            "postconf -e 'smtpd_client_auth_rate_limit = 10' 'anvil_rate_time_unit = 60s'",
+            f"postconf -e 'anvil_rate_time_unit = {ANVIL_TIME_UNIT}' "
+            f"'smtpd_client_auth_rate_limit = {HOURLY_AUTH}'",
             "postfix reload",
             "printf '[postfix-sasl]\\nenabled = true\\nmaxretry = 5\\nfindtime = 10m\\n"
             "bantime = 1h\\n' > /etc/fail2ban/jail.d/postfix-sasl.local",
@@ -202,7 +245,7 @@ _ENTRIES: tuple[Mitigation, ...] = (
             "Ban at the firewall for all ports, or at the MTA for SMTP only."
         ),
         postfix=(
-            "relayguard firewall ban <ip> --apply",
+            _FIREWALL_BAN,
             "fail2ban-client set postfix-sasl banip <ip>",
             "echo '<ip> REJECT' >> /etc/postfix/client_access.cidr",
             'postconf -e "smtpd_client_restrictions = check_client_access '
@@ -210,7 +253,8 @@ _ENTRIES: tuple[Mitigation, ...] = (
             "postfix reload",
         ),
         exim=(
-            "relayguard firewall ban <ip> --apply",
+            _FIREWALL_BAN,
+            "fail2ban-client set exim banip <ip>",
             "echo '<ip>' >> /etc/exim4/blocked_hosts",
             "# first statement of acl_smtp_connect\n"
             "drop    hosts   = /etc/exim4/blocked_hosts\n"
@@ -367,10 +411,12 @@ _ENTRIES: tuple[Mitigation, ...] = (
         title="Check whether the server's IP is block-listed",
         why=(
             "Remote servers reject or junk mail from listed IPs; after abuse, listing is likely "
-            "and it affects every user of the server."
+            "and it affects every user of the server. Query from the server itself (public "
+            "resolvers are refused by Spamhaus), or look the address up at "
+            "https://check.spamhaus.org/ ."
         ),
-        postfix=("relayguard dnsbl <ip>",),
-        exim=("relayguard dnsbl <ip>",),
+        postfix=(_DNSBL_LOOKUP,),
+        exim=(_DNSBL_LOOKUP,),
     ),
     Mitigation(
         id="request-delisting",
@@ -383,11 +429,11 @@ _ENTRIES: tuple[Mitigation, ...] = (
         ),
         postfix=(
             "# the queue holds no more spam\nqshape -s deferred",
-            "relayguard dnsbl <ip>",
+            _DNSBL_LOOKUP,
         ),
         exim=(
             "# the queue holds no more spam\nexim -bp | exiqsumm",
-            "relayguard dnsbl <ip>",
+            _DNSBL_LOOKUP,
         ),
     ),
     Mitigation(
@@ -455,17 +501,129 @@ _ENTRIES: tuple[Mitigation, ...] = (
             "is rejected elsewhere and bounces (backscatter) stop coming back to you."
         ),
         postfix=(
-            "relayguard domain <domain>",
+            _DNS_AUTH_RECORDS,
             "# DKIM signing through an OpenDKIM milter\n"
             "postconf -e 'smtpd_milters = inet:127.0.0.1:8891' "
             "'non_smtpd_milters = $smtpd_milters'",
         ),
         exim=(
-            "relayguard domain <domain>",
+            _DNS_AUTH_RECORDS,
             "# on the remote_smtp transport\n"
             "dkim_domain      = <domain>\n"
             "dkim_selector    = mail\n"
             "dkim_private_key = /etc/exim4/dkim/<domain>.key",
+        ),
+    ),
+    Mitigation(
+        id="disable-anonymous-auth",
+        title="Refuse anonymous SMTP logins",
+        why=(
+            "An AUTH ANONYMOUS login counts as authenticated: permit_sasl_authenticated (or "
+            "Exim's 'authenticated = *') then lets anyone relay."
+        ),
+        postfix=(
+            "postconf smtpd_sasl_security_options",
+            "postconf -e 'smtpd_sasl_security_options = noanonymous'",
+            "postfix reload",
+        ),
+        exim=(
+            "exim -bP authenticators",
+            "# authenticators section: every server_condition must check the password; delete\n"
+            "# any authenticator whose server_condition is a constant yes/true",
+            "exim -bV",
+        ),
+    ),
+    Mitigation(
+        id="enable-starttls",
+        title="Offer STARTTLS with a real certificate and TLS 1.2 or later",
+        why=(
+            "Without STARTTLS, mail and SMTP logins cross the network in clear; TLS 1.0 and 1.1 "
+            "are broken enough that clients refuse them."
+        ),
+        postfix=(
+            "postconf -e 'smtpd_tls_cert_file = /etc/letsencrypt/live/<mx_host>/fullchain.pem' "
+            "'smtpd_tls_key_file = /etc/letsencrypt/live/<mx_host>/privkey.pem'",
+            "postconf -e 'smtpd_tls_security_level = may' 'smtpd_tls_protocols = >=TLSv1.2' "
+            "'smtpd_tls_mandatory_protocols = >=TLSv1.2'",
+            "postfix reload",
+        ),
+        exim=(
+            "# main section\n"
+            "tls_advertise_hosts = *\n"
+            "tls_certificate = /etc/letsencrypt/live/<mx_host>/fullchain.pem\n"
+            "tls_privatekey = /etc/letsencrypt/live/<mx_host>/privkey.pem\n"
+            "openssl_options = +no_sslv3 +no_tlsv1 +no_tlsv1_1",
+            "exim -bV",
+        ),
+    ),
+    Mitigation(
+        id="disable-vrfy",
+        title="Turn off VRFY and EXPN",
+        why=(
+            "VRFY and EXPN tell anyone which addresses exist, which spammers use to build "
+            "lists and to aim password guessing."
+        ),
+        postfix=("postconf -e 'disable_vrfy_command = yes'", "postfix reload"),
+        exim=(
+            "exim -bP acl_smtp_vrfy acl_smtp_expn",
+            "# main section: with no ACL set, Exim refuses VRFY and EXPN\n"
+            "acl_smtp_vrfy =\n"
+            "acl_smtp_expn =",
+        ),
+    ),
+    Mitigation(
+        id="restrict-xclient",
+        title="Offer XCLIENT and XFORWARD only to your own proxies",
+        why=(
+            "XCLIENT lets a client claim any IP address and login, so a client allowed to use "
+            "it passes every check meant for trusted hosts; XFORWARD forges what is logged."
+        ),
+        postfix=(
+            "postconf smtpd_authorized_xclient_hosts smtpd_authorized_xforward_hosts",
+            "postconf -e 'smtpd_authorized_xclient_hosts =' 'smtpd_authorized_xforward_hosts ='",
+            "postfix reload",
+        ),
+        exim=(
+            "exim -bP hosts_xclient",
+            "# main section (Exim 4.97 and later): your own proxies only, or nobody\n"
+            "hosts_xclient =",
+        ),
+    ),
+    Mitigation(
+        id="hide-banner-version",
+        title="Keep the software version out of the SMTP banner",
+        why=(
+            "A version in the banner tells attackers which known bugs to try; nothing that "
+            "delivers mail needs it."
+        ),
+        postfix=(
+            "postconf smtpd_banner",
+            "postconf -e 'smtpd_banner = $myhostname ESMTP'",
+            "postfix reload",
+        ),
+        exim=(
+            "exim -bP smtp_banner",
+            "# main section\nsmtp_banner = $smtp_active_hostname ESMTP",
+        ),
+    ),
+    Mitigation(
+        id="limit-connections",
+        title="Limit connections per client",
+        why=(
+            "Without a limit one client can open sessions as fast as it likes: relay scanners "
+            "and password guessers run at full speed and can starve real senders. Here: "
+            f"{HOURLY_CONNECTIONS} new connections an hour and 20 at once per client IP "
+            "(anvil_rate_time_unit is shared with the sending and AUTH limits)."
+        ),
+        postfix=(
+            f"postconf -e 'anvil_rate_time_unit = {ANVIL_TIME_UNIT}' "
+            f"'smtpd_client_connection_rate_limit = {HOURLY_CONNECTIONS}' "
+            "'smtpd_client_connection_count_limit = 20'",
+            "postfix reload",
+        ),
+        exim=(
+            "exim -bP smtp_accept_max smtp_accept_max_per_host",
+            "# main section\nsmtp_accept_max = 100\nsmtp_accept_max_per_host = 10",
         ),
     ),
 )
@@ -485,3 +643,165 @@ def used_by(findings: Iterable[Finding]) -> list[str]:
         for mid in finding.mitigations:
             seen.setdefault(mid, None)
     return list(seen)
+
+
+# --- placeholders -----------------------------------------------------------------------------
+
+PLACEHOLDERS: dict[str, str] = {
+    "<login>": "the full SASL login, e.g. alice@example.org",
+    "<localpart>": "the login before the @ (alice)",
+    "<domain>": "a domain of yours: the login's domain (example.org)",
+    "<ip>": "the client IP address of the incident (attacker, relay user, prober)",
+    "<sender>": "an envelope sender address",
+    "<server_ip>": "the public IP address this server sends mail from",
+    "<reversed_server_ip>": "<server_ip> with its octets reversed, for DNSBL lookups",
+    "<queue_id>": "a Postfix queue id",
+    "<message_id>": "an Exim message id",
+    "<recipient>": "a recipient address",
+    "<mx_host>": "the host name of your mail server",
+    "<lan_cidr>": "your real LAN, e.g. 192.168.1.0/24",
+    "<map>": "the file name of an access map",
+    "<port>": "the port your policy daemon listens on",
+}
+
+# Values come from logs, i.e. from whoever talks to the server, and are pasted into shell
+# commands and config files: only plain addresses and IPs are substituted, never anything a
+# shell, a regex or an option parser could read as more than a word. The first character is
+# alphanumeric so a value can never pass for an option ("-d@x").
+_LOGIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._%+=-]{0,127}(?:@[A-Za-z0-9][A-Za-z0-9.-]{0,252})?")
+_ADDRESS = re.compile(r"[A-Za-z0-9][A-Za-z0-9._%+=-]{0,127}@[A-Za-z0-9][A-Za-z0-9.-]{0,252}")
+_DOMAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}")
+_IP_CHARS = frozenset("0123456789abcdefABCDEF.:")
+
+
+def safe_ip(value: str) -> bool:
+    """An IPv4 or IPv6 address and nothing else (no zone id, no prefix length)."""
+    if not value or len(value) > 45 or not _IP_CHARS.issuperset(value):
+        return False
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def safe_login(value: str) -> bool:
+    """``alice@example.org`` or a bare ``alice``: letters, digits and ``._%+=-`` only."""
+    return _LOGIN.fullmatch(value) is not None
+
+
+def safe_address(value: str) -> bool:
+    return _ADDRESS.fullmatch(value) is not None
+
+
+def safe_domain(value: str) -> bool:
+    return _DOMAIN.fullmatch(value) is not None
+
+
+@dataclass(slots=True)
+class Fill:
+    """What an incident's findings say about the placeholders."""
+
+    # placeholder -> the value substituted (always a safe value, see above)
+    values: dict[str, str] = field(default_factory=dict)
+    # placeholder -> every candidate, when the findings name more than one (left unfilled)
+    several: dict[str, list[str]] = field(default_factory=dict)
+    # placeholders whose one candidate is not a plain value (left unfilled)
+    unsafe: list[str] = field(default_factory=list)
+
+
+def _candidates(findings: Iterable[Finding]) -> dict[str, list[str]]:
+    """Placeholder -> distinct values the findings' own subjects give, in order of appearance.
+
+    ``related`` subjects are left out on purpose: a brute force names every account it tried,
+    but only its own subject (the attacking IP) is what the incident is about.
+    """
+    found: dict[str, dict[str, None]] = {}
+
+    def add(placeholder: str, value: object) -> None:
+        if isinstance(value, str) and value:
+            found.setdefault(placeholder, {})[value] = None
+
+    for finding in findings:
+        subject = finding.subject
+        if subject.kind == "sasl_user":
+            add("<login>", subject.value)
+        elif subject.kind == "ip":
+            # The address a remote list names is this server's own, never one to ban.
+            listed = finding.indicator == "blocklisted-by-remote"
+            add("<server_ip>" if listed else "<ip>", subject.value)
+        elif subject.kind == "sender":
+            add("<sender>", subject.value)
+        elif subject.kind == "domain":
+            add("<domain>", subject.value)
+        if finding.indicator == "compromised-account":
+            add("<ip>", finding.details.get("login_ip"))
+    return {k: list(v) for k, v in found.items()}
+
+
+_SAFE = {
+    "<login>": safe_login,
+    "<ip>": safe_ip,
+    "<server_ip>": safe_ip,
+    "<sender>": safe_address,
+    "<domain>": safe_domain,
+}
+
+
+def fill_for(findings: Iterable[Finding]) -> Fill:
+    """The placeholder values ``findings`` pin down: one candidate, and a plain one."""
+    candidates = _candidates(findings)
+    login = candidates.get("<login>", [])
+    if len(login) == 1 and safe_login(login[0]):
+        local, at, domain = login[0].partition("@")
+        candidates["<localpart>"] = [local]
+        if at:
+            domains = candidates.setdefault("<domain>", [])
+            if domain not in domains:
+                domains.append(domain)
+    out = Fill()
+    for placeholder in PLACEHOLDERS:
+        values = candidates.get(placeholder, [])
+        if len(values) > 1:
+            out.several[placeholder] = values
+        elif values:
+            check = _SAFE.get(placeholder)
+            if check is None or check(values[0]):
+                out.values[placeholder] = values[0]
+            else:
+                out.unsafe.append(placeholder)
+    server_ip = out.values.get("<server_ip>")
+    if server_ip is not None and "." in server_ip:
+        out.values["<reversed_server_ip>"] = ".".join(reversed(server_ip.split(".")))
+    return out
+
+
+def fill(step: str, values: dict[str, str]) -> str:
+    """``step`` with the placeholders in ``values`` replaced; the others stay as they are."""
+    for placeholder, value in values.items():
+        step = step.replace(placeholder, value)
+    return step
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """A catalogue entry with its steps filled in for one incident."""
+
+    mitigation: Mitigation
+    postfix: tuple[str, ...]
+    exim: tuple[str, ...]
+
+
+def action(entry: Mitigation, values: dict[str, str]) -> Action:
+    return Action(
+        mitigation=entry,
+        postfix=tuple(fill(step, values) for step in entry.postfix),
+        exim=tuple(fill(step, values) for step in entry.exim),
+    )
+
+
+def actions(findings: Sequence[Finding]) -> list[Action]:
+    """The catalogue entries ``findings`` name, each once, filled in with what they pin down."""
+    values = fill_for(findings).values
+    entries = (get(mid) for mid in used_by(findings))
+    return [action(entry, values) for entry in entries if entry is not None]

@@ -8,7 +8,9 @@ import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from relayguard.findings import Finding, Severity, Subject
+from relayguard import mitigations
+from relayguard.analysis.result import Incident
+from relayguard.findings import Finding, Severity, Subject, Verdict
 from relayguard.mitigations import CATALOGUE
 from relayguard.report import json_report
 from relayguard.report.json_report import dumps, in_report_order, summary, to_json
@@ -26,6 +28,7 @@ TOP_KEYS = {
     "schema",
     "verdict",
     "exit_code",
+    "errors",
     "summary",
     "findings",
     "incidents",
@@ -40,6 +43,7 @@ def test_compromised_top_level() -> None:
     assert doc["schema"] == "relayguard.analyze/1"
     assert doc["verdict"] == "abused"
     assert doc["exit_code"] == 2
+    assert doc["errors"] == []
     assert doc["summary"] == "Account alice@lab.test was broken into and sends spam"
     assert doc["unparsed_samples"] == ["Dec 03 16:17:40 mail postfix/anvil[31]: something new"]
 
@@ -70,6 +74,14 @@ def test_compromised_findings_keep_result_order() -> None:
 
 def test_compromised_incident() -> None:
     doc = to_json(compromised())
+    actions = doc["incidents"][0].pop("actions")
+    assert [a["mitigation"] for a in actions] == [
+        "reset-password",
+        "hold-queued-mail",
+        "rate-limit-outbound",
+        "limit-auth-attempts",
+        "ban-ip",
+    ]
     assert doc["incidents"] == [
         {
             "id": "I1",
@@ -108,6 +120,7 @@ def test_compromised_stats() -> None:
         "lines_unparsed": 10,
         "lines_bad_timestamp": 2,
         "lines_truncated": 0,
+        "lines_empty": 0,
         "by_mta": {"postfix": 1490, "exim": 0},
         "first_time": "2026-12-03T16:17:40Z",
         "last_time": "2026-12-03T16:19:05Z",
@@ -153,7 +166,8 @@ def test_compromised_mitigations_are_catalogue_entries_in_first_use_order() -> N
         "postfix": list(ban.postfix),
         "exim": list(ban.exim),
     }
-    assert mitigations[4]["postfix"][0] == "relayguard firewall ban <ip> --apply"
+    # The top-level entries are the templates; incidents carry them filled in.
+    assert mitigations[4]["postfix"][1] == "fail2ban-client set postfix-sasl banip <ip>"
 
 
 def test_round_trip_is_exact() -> None:
@@ -166,6 +180,7 @@ def test_clean_result() -> None:
     assert set(doc) == TOP_KEYS
     assert doc["verdict"] == "clean"
     assert doc["exit_code"] == 0
+    assert doc["errors"] == []
     assert doc["summary"] == "No sign of relay abuse in 1,000 lines."
     assert doc["findings"] == []
     assert doc["incidents"] == []
@@ -308,16 +323,18 @@ def test_doc_example_has_the_shape_of_real_output() -> None:
     assert set(example) == set(real)
     assert set(example["stats"]) == set(real["stats"])
     assert set(example["incidents"][0]) == set(real["incidents"][0])
+    assert set(example["incidents"][0]["actions"][0]) == set(real["incidents"][0]["actions"][0])
     assert set(example["findings"][0]) == set(real["findings"][0])
     assert set(example["mitigations"][0]) == set(real["mitigations"][0])
-    # The example's mitigations are the current catalogue text.
+    # The example's mitigations are the current catalogue text, and its actions are those of
+    # the same incident (alice@lab.test from 127.0.0.66).
     for entry in example["mitigations"]:
         assert (
-            entry
-            == to_json(compromised())["mitigations"][
-                [m["id"] for m in real["mitigations"]].index(entry["id"])
-            ]
+            entry == real["mitigations"][[m["id"] for m in real["mitigations"]].index(entry["id"])]
         )
+    real_actions = {a["mitigation"]: a for a in real["incidents"][0]["actions"]}
+    for action in example["incidents"][0]["actions"]:
+        assert action == real_actions[action["mitigation"]]
 
 
 def test_every_field_is_documented() -> None:
@@ -327,3 +344,119 @@ def test_every_field_is_documented() -> None:
     assert _documented_fields("incident") == set(real["incidents"][0])
     assert _documented_fields("stats") == set(real["stats"])
     assert _documented_fields("mitigation") == set(real["mitigations"][0])
+    assert _documented_fields("action") == set(real["incidents"][0]["actions"][0])
+
+
+def test_every_placeholder_is_documented() -> None:
+    text = DOC.read_text(encoding="utf-8").split("\n## mitigation\n", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `(<[a-z_]+>)` \|", text, flags=re.M))
+    assert documented == set(mitigations.PLACEHOLDERS)
+
+
+# --- errors, exit code, per-incident actions ----------------------------------------------------
+
+
+def test_errors_make_exit_code_3_and_keep_the_verdict() -> None:
+    result = compromised()
+    result.errors = ["cannot read /var/log/mail.log.2.gz: not a gzip file"]
+    doc = to_json(result)
+    assert doc["verdict"] == "abused"
+    assert doc["exit_code"] == 3
+    assert doc["errors"] == ["cannot read /var/log/mail.log.2.gz: not a gzip file"]
+    clean = clean_result()
+    clean.errors = ["cannot read /var/log/mail.log: permission denied"]
+    doc = json.loads(dumps(clean))
+    assert (doc["verdict"], doc["exit_code"]) == ("clean", 3)
+
+
+def test_lines_empty_in_stats() -> None:
+    result = clean_result()
+    result.input.lines_read, result.input.lines_empty = 1003, 3
+    stats = to_json(result)["stats"]
+    assert (stats["lines_read"], stats["lines_parsed"], stats["lines_empty"]) == (1003, 1000, 3)
+
+
+def test_compromised_actions_are_filled_in() -> None:
+    actions = {a["mitigation"]: a for a in to_json(compromised())["incidents"][0]["actions"]}
+    assert actions["reset-password"]["postfix"][:3] == [
+        "# Cyrus sasldb: set a new password for alice@lab.test\nsaslpasswd2 -c -u lab.test alice",
+        "# Dovecot SASL: make a new hash for the passwd-file / SQL user entry\n"
+        "doveadm pw -s SHA512-CRYPT",
+        "doveadm kick alice@lab.test",
+    ]
+    assert actions["ban-ip"] == {
+        "mitigation": "ban-ip",
+        "postfix": [
+            "# at the firewall, every port (for an IPv6 address: ip6tables)\n"
+            "iptables -I INPUT -s 127.0.0.66 -j DROP",
+            "fail2ban-client set postfix-sasl banip 127.0.0.66",
+            "echo '127.0.0.66 REJECT' >> /etc/postfix/client_access.cidr",
+            'postconf -e "smtpd_client_restrictions = check_client_access '
+            'cidr:/etc/postfix/client_access.cidr, $(postconf -h smtpd_client_restrictions)"',
+            "postfix reload",
+        ],
+        "exim": [
+            "# at the firewall, every port (for an IPv6 address: ip6tables)\n"
+            "iptables -I INPUT -s 127.0.0.66 -j DROP",
+            "fail2ban-client set exim banip 127.0.0.66",
+            "echo '127.0.0.66' >> /etc/exim4/blocked_hosts",
+            "# first statement of acl_smtp_connect\n"
+            "drop    hosts   = /etc/exim4/blocked_hosts\n"
+            "        message = blocked",
+        ],
+    }
+    # Placeholders the incident does not pin down stay.
+    hold = actions["hold-queued-mail"]["postfix"]
+    assert hold[0] == (
+        "postqueue -j | jq -r 'select(.sender == \"<sender>\") | .queue_id' | postsuper -h -"
+    )
+    assert "echo 'alice@lab.test HOLD' >> /etc/postfix/sasl_access" in hold[3]
+
+
+def test_hostile_login_stays_a_placeholder_in_actions() -> None:
+    hostile_login = "a';rm -rf /'@x"
+    finding = Finding(
+        indicator="compromised-account",
+        severity=Severity.CRITICAL,
+        subject=Subject("sasl_user", hostile_login),
+        title="t",
+        mitigations=["reset-password", "ban-ip", "unknown-id"],
+        details={"login_ip": "127.0.0.66"},
+    )
+    result = clean_result()
+    result.verdict = Verdict.ABUSED
+    result.findings.append(finding)
+    result.incidents.append(
+        Incident(
+            id="I1",
+            title="t",
+            severity=Severity.CRITICAL,
+            subjects=[finding.subject],
+            findings=[finding],
+            timeline=[],
+        )
+    )
+    doc = json.loads(dumps(result))
+    (incident,) = doc["incidents"]
+    # Unknown ids are listed but have no action.
+    assert incident["mitigations"] == ["reset-password", "ban-ip", "unknown-id"]
+    reset, ban = incident["actions"]
+    assert reset["postfix"][2] == "doveadm kick <login>"
+    assert not any(
+        "rm -rf" in step for a in incident["actions"] for step in a["postfix"] + a["exim"]
+    )
+    assert ban["postfix"][1] == "fail2ban-client set postfix-sasl banip 127.0.0.66"
+    # The subject itself is kept exactly, as every log-derived string in the JSON.
+    assert doc["findings"][0]["subject"]["value"] == hostile_login
+
+
+def test_summary_of_a_clean_verdict_with_errors_says_what_it_covers() -> None:
+    result = clean_result()
+    result.errors = ["cannot read /var/log/mail.log.1: permission denied"]
+    assert summary(result) == (
+        "No sign of relay abuse in the 1,000 lines understood, but input is missing."
+    )
+    result.input.lines_parsed = 0
+    assert summary(result) == "No line of the input was understood as a mail log."
+    result.input.lines_read = 0
+    assert summary(result) == "No log lines were read."

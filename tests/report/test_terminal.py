@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from rich.console import Console
 
+from relayguard import mitigations
 from relayguard.analysis.result import AnalysisResult, Incident, InputStats, TrafficStats
 from relayguard.findings import Finding, Severity, Subject, TimelineEntry, Verdict
 from relayguard.mitigations import CATALOGUE
@@ -283,12 +284,34 @@ def test_fmt_value(value: object, expected: str) -> None:
 @pytest.mark.parametrize(
     ("key", "value", "expected"),
     [
-        ("start", 1_796_314_699, "2026-12-03 16:18:19Z"),
+        # What the detectors write: ISO strings (iso_time) under the time keys.
+        ("start", "2026-12-03T16:18:19Z", "2026-12-03 16:18:19Z"),
+        ("login_time", "2026-12-03T16:18:19.250Z", "2026-12-03 16:18:19Z"),
         ("first_seen", 1_796_314_699.5, "2026-12-03 16:18:19Z"),
+        ("last_seen", "2026-12-03T17:18:19+01:00", "2026-12-03 16:18:19Z"),
+        ("peak_time", 1_796_314_699.0, "2026-12-03 16:18:19Z"),
+        # Counts are counts, whatever the key looks like.
+        ("deferred_at_end", 100, "100"),
+        ("deferred_at_end", 100.0, "100"),
+        ("history_windows", 1, "1"),
+        ("history_windows", 3600, "3,600"),
+        ("recovered_at", 1_796_314_699.0, "1,796,314,699"),
+        ("window_end", 60, "60"),
+        ("since", 100, "100"),
+        ("start", 1_796_314_699, "1,796,314,699"),
+        ("start", True, "yes"),
         ("window_seconds", 3600, "3,600"),
+        # A time key whose value is no time is shown as it is.
+        ("login_time", "yesterday", "yesterday"),
+        ("login_time", "2026-12-03T16:18:19", "2026-12-03T16:18:19"),
+        ("login_time", None, "None"),
+        ("how", "2026-12-03T16:18:19Z", "2026-12-03T16:18:19Z"),
         (
             "spikes",
-            [{"start": 1_796_314_699, "messages": 201}, {"start": 1_796_318_299, "messages": 5}],
+            [
+                {"start": "2026-12-03T16:18:19Z", "messages": 201},
+                {"start": "2026-12-03T17:18:19Z", "messages": 5},
+            ],
             "start=2026-12-03 16:18:19Z, messages=201; start=2026-12-03 17:18:19Z, messages=5",
         ),
         (
@@ -330,10 +353,10 @@ def test_compromised_report_exact_lines() -> None:
         "│ 1 incident, 2 findings (1 critical, 1 high)" + " " * 54 + "│",
         "Period   2026-12-03 16:17:40Z to 2026-12-03 16:19:05Z (1m 25s)",
         "Sources  /var/log/mail.log",
-        "Lines    1,500 read, 1,490 parsed, 10 not understood",
+        "Lines    1,500 read, 1,490 parsed, 0 empty, 10 not understood, 2 bad timestamps",
         "By MTA   postfix 1,490",
         "10 lines not understood: run with --show-unparsed",
-        "2 lines with a timestamp that could not be read",
+        "2 lines with an unreadable timestamp: given the previous line's time",
         "I1  CRITICAL  Account alice@lab.test was broken into and sends spam",
         "    subjects: sasl_user:alice@lab.test, ip:127.0.0.66",
         "    2026-12-03 16:17:46Z to 2026-12-03 16:19:00Z (1m 14s)",
@@ -356,10 +379,11 @@ def test_compromised_report_exact_lines() -> None:
         "alice@lab.test     200",
         "127.0.0.66         512",
         "mailbox36.example           9",
-        "messages queued           200",
-        "delivered                 198",
-        "deferred attempts           2",
-        "SASL login failures       312",
+        "messages queued               200",
+        "delivered                     198",
+        "deferred attempts               2",
+        "SASL login failures           312",
+        "authenticated submissions     200",
     ]
     for line in expected:
         assert line in lines, line
@@ -381,6 +405,8 @@ def test_evidence_first_three_then_all_with_verbose() -> None:
 
 def test_mitigations_once_in_order_of_first_use() -> None:
     out = render(compromised())
+    assert "What to do for I1" in out
+    assert "What to do for the other findings" not in out
     ids = re.findall(r"^\d+\. .*  \[([a-z0-9-]+)\]$", out, flags=re.M)
     # The incident lists the spike first, then the brute force.
     assert ids == [
@@ -393,32 +419,38 @@ def test_mitigations_once_in_order_of_first_use() -> None:
     assert "4. Slow down and ban password guessing  [limit-auth-attempts]" in lines_of(out)
 
 
+def _filled_lines(result: AnalysisResult) -> set[str]:
+    """Every step line the report may print: the templates and each incident's filled steps."""
+    steps = [step for entry in CATALOGUE.values() for step in entry.postfix + entry.exim]
+    for incident in result.incidents:
+        values = mitigations.fill_for(incident.findings).values
+        steps += [mitigations.fill(step, values) for step in list(steps)]
+    return {"     " + line for step in steps for line in step.split("\n")}
+
+
 def test_commands_printed_whole_even_at_80_columns() -> None:
-    lines = lines_of(render(compromised(), width=80))
-    steps = {
-        line
-        for mid in ("rate-limit-outbound", "hold-queued-mail")
-        for mta in (CATALOGUE[mid].postfix, CATALOGUE[mid].exim)
-        for step in mta
-        for line in step.split("\n")
-    }
-    for step in steps:
-        assert "     " + step in lines, step
-    long_line = (
-        "     postconf -e 'smtpd_client_message_rate_limit = 100' "
-        "'smtpd_client_recipient_rate_limit = 300' 'anvil_rate_time_unit = 60s'"
-    )
-    assert long_line in lines
+    result = compromised()
+    lines = lines_of(render(result, width=80))
+    (incident,) = result.incidents
+    for action in mitigations.actions(incident.findings):
+        if action.mitigation.id in ("rate-limit-outbound", "hold-queued-mail"):
+            for step in action.postfix + action.exim:
+                for line in step.split("\n"):
+                    assert "     " + line in lines, line
+    long_lines = [
+        "     postconf -e 'anvil_rate_time_unit = 3600s' 'smtpd_client_message_rate_limit = 100' "
+        "'smtpd_client_recipient_rate_limit = 300'",
+        "     sed -nE 's/.* ([0-9A-Za-z]+): client=.*sasl_username=alice@lab.test(,.*)?$/\\1/p' "
+        "/var/log/mail.log | sort -u | postsuper -h -",
+    ]
+    for line in long_lines:
+        assert line in lines, line
 
 
 def test_width_80_only_commands_overflow() -> None:
-    lines = lines_of(render(compromised(), width=80))
-    steps = {
-        "     " + line
-        for entry in CATALOGUE.values()
-        for step in entry.postfix + entry.exim
-        for line in step.split("\n")
-    }
+    result = compromised()
+    lines = lines_of(render(result, width=80))
+    steps = _filled_lines(result)
     too_wide = [line for line in lines if len(line) > 80]
     assert too_wide
     assert all(line in steps for line in too_wide), [x for x in too_wide if x not in steps]
@@ -430,7 +462,7 @@ def test_clean_report() -> None:
     assert "│  CLEAN   exit 0" + " " * 82 + "│" in lines
     assert "│ No sign of relay abuse in 1,000 lines." + " " * 59 + "│" in lines
     assert "Period   2026-12-03 15:00:00Z to 2026-12-03 17:30:00Z (2h 30m)" in lines
-    assert "Lines    1,000 read, 1,000 parsed, 0 not understood" in lines
+    assert "Lines    1,000 read, 1,000 parsed, 0 empty, 0 not understood" in lines
     for absent in (
         "Incidents",
         "Other findings",
@@ -438,9 +470,11 @@ def test_clean_report() -> None:
         "Top ",
         "--show-unparsed",
         "timestamp",
+        "error",
+        "UNKNOWN",
     ):
         assert absent not in out
-    assert "messages queued            12" in lines
+    assert "messages queued                12" in lines
 
 
 def test_no_colour_codes_when_not_a_terminal() -> None:
@@ -507,9 +541,241 @@ def test_findings_outside_incidents_come_after_them() -> None:
         mitigations=["block-relay-probers", "ban-ip"],
     )
     result.findings.append(probe)
-    out = render(result)
-    assert out.index("Incidents (1)") < out.index("Other findings (1)") < out.index("What to do")
-    assert "   LOW  relay-probing  ip:203.0.113.9  count 14" in lines_of(out)
-    assert "      time unknown" in lines_of(out)
-    ids = re.findall(r"^\d+\. .*  \[([a-z0-9-]+)\]$", out, flags=re.M)
-    assert ids[-2:] == ["ban-ip", "block-relay-probers"]
+    out = render(result, width=200)
+    lines = lines_of(out)
+    order = ["Incidents (1)", "Other findings (1)", "What to do for I1", "What to do for the other"]
+    positions = [out.index(marker) for marker in order]
+    assert positions == sorted(positions)
+    assert "   LOW  relay-probing  ip:203.0.113.9  count 14" in lines
+    assert "      time unknown" in lines
+    other = out[out.index("What to do for the other findings") :]
+    ids = re.findall(r"^\d+\. .*  \[([a-z0-9-]+)\]$", other, flags=re.M)
+    assert ids == ["block-relay-probers", "ban-ip"]
+    # Outside an incident nothing is filled in: the templates are printed.
+    assert "     iptables -I INPUT -s <ip> -j DROP" in other.splitlines()
+    assert "     iptables -I INPUT -s 127.0.0.66 -j DROP" in lines
+    # ban-ip was explained for I1 already.
+    assert other.count(CATALOGUE["ban-ip"].why[:40]) == 0
+    assert other.count(CATALOGUE["block-relay-probers"].why[:40]) == 1
+
+
+# --- exit code, errors and the Lines row ------------------------------------------------------
+
+READ_ERROR = "cannot read /var/log/mail.log.2.gz: not a gzip file"
+
+
+@pytest.mark.parametrize("verdict", [Verdict.CLEAN, Verdict.SUSPICIOUS, Verdict.ABUSED])
+def test_errors_make_the_banner_unknown_exit_3(verdict: Verdict) -> None:
+    result = compromised()
+    result.verdict = verdict
+    result.errors = [READ_ERROR]
+    assert int(result.exit_code) == 3
+    lines = lines_of(render(result, width=120))
+    head = f"│  UNKNOWN   exit 3 — could not read all input; the part read looks {verdict.upper()}"
+    assert [line for line in lines if line.startswith("│  ")] == [
+        head + " " * (119 - len(head)) + "│"
+    ]
+    assert "│ error: " + READ_ERROR + " " * (110 - len(READ_ERROR)) + "│" in lines
+    assert not any(f"exit {code}" in line for line in lines for code in (0, 1, 2))
+
+
+def test_errors_are_sanitised_and_bounded() -> None:
+    result = clean_result()
+    result.errors = [f"cannot read /tmp/{OSC_TITLE}\x1b[2J: no such file"] + [
+        f"cannot read /var/log/mail.log.{n}: permission denied" for n in range(1, 8)
+    ]
+    out = render(result, width=120)
+    lines = lines_of(out)
+    assert "\x1b" not in out and "\x07" not in out and "pwned" not in out
+    errors = [line for line in lines if line.startswith("│ error: ")]
+    assert [e.rstrip("│ ") for e in errors] == [
+        "│ error: cannot read /tmp/admin: no such file",
+        *[f"│ error: cannot read /var/log/mail.log.{n}: permission denied" for n in range(1, 5)],
+    ]
+    assert any("(+3 more errors: run with --verbose)" in line for line in lines)
+    verbose = lines_of(render(result, width=120, verbose=True))
+    assert len([line for line in verbose if line.startswith("│ error: ")]) == 8
+
+
+@pytest.mark.parametrize(
+    ("stats", "expected"),
+    [
+        (
+            InputStats(lines_read=7, lines_parsed=6, lines_empty=1, sources=["mail.log"]),
+            "Lines    7 read, 6 parsed, 1 empty, 0 not understood",
+        ),
+        (
+            InputStats(
+                lines_read=9, lines_parsed=6, lines_empty=1, lines_unparsed=2, sources=["mail.log"]
+            ),
+            "Lines    9 read, 6 parsed, 1 empty, 2 not understood",
+        ),
+        (
+            InputStats(lines_read=7, lines_parsed=7, lines_bad_timestamp=1, sources=["mail.log"]),
+            "Lines    7 read, 7 parsed, 0 empty, 0 not understood, 1 bad timestamp",
+        ),
+        (
+            InputStats(lines_read=1200, lines_parsed=1200, lines_truncated=2, sources=["mail.log"]),
+            "Lines    1,200 read, 1,200 parsed, 0 empty, 0 not understood, 2 truncated at 64 KiB",
+        ),
+    ],
+)
+def test_lines_row(stats: InputStats, expected: str) -> None:
+    result = clean_result()
+    result.input = stats
+    assert expected in lines_of(render(result, width=120))
+
+
+# --- what to do, filled in per incident -------------------------------------------------------
+
+HOSTILE_LOGIN = "a';rm -rf /'@x"
+
+
+def _incident(iid: str, *findings: Finding) -> Incident:
+    subjects: list[Subject] = []
+    for f in findings:
+        for s in (f.subject, *f.related):
+            if s not in subjects:
+                subjects.append(s)
+    return Incident(
+        id=iid,
+        title=findings[0].title,
+        severity=max(f.severity for f in findings),
+        subjects=subjects,
+        findings=list(findings),
+        timeline=[],
+    )
+
+
+def _result(*incidents: Incident) -> AnalysisResult:
+    return AnalysisResult(
+        verdict=Verdict.ABUSED,
+        findings=[f for inc in incidents for f in inc.findings],
+        incidents=list(incidents),
+        input=InputStats(lines_read=10, lines_parsed=10),
+        traffic=TrafficStats(),
+    )
+
+
+def _takeover(login: str, login_ip: str) -> Finding:
+    return Finding(
+        indicator="compromised-account",
+        severity=Severity.CRITICAL,
+        subject=Subject("sasl_user", login),
+        title="account taken over",
+        mitigations=["reset-password", "ban-ip"],
+        details={"login_ip": login_ip, "login_time": "2026-12-03T16:18:19Z"},
+        related=[Subject("ip", login_ip)],
+    )
+
+
+def _probe(ip: str) -> Finding:
+    return Finding(
+        indicator="relay-probing",
+        severity=Severity.LOW,
+        subject=Subject("ip", ip),
+        title=f"{ip} tried to relay",
+        mitigations=["block-relay-probers", "ban-ip"],
+    )
+
+
+def _commands(out: str) -> list[str]:
+    return [line for line in lines_of(out) if line.startswith("     ")]
+
+
+def test_commands_filled_per_incident_and_explained_once() -> None:
+    result = _result(
+        _incident("I1", _takeover("alice@lab.test", "127.0.0.66")),
+        _incident("I2", _probe("203.0.113.9")),
+    )
+    out = render(result, width=200)
+    lines = lines_of(out)
+    i1, i2 = out.index("What to do for I1"), out.index("What to do for I2")
+    first, second = out[i1:i2], out[i2:]
+    assert (
+        "filled in: <login> = alice@lab.test, <localpart> = alice, <domain> = lab.test, "
+        "<ip> = 127.0.0.66" in lines
+    )
+    assert "filled in: <ip> = 203.0.113.9" in lines
+    assert "     saslpasswd2 -c -u lab.test alice" in first.splitlines()
+    assert "     doveadm kick alice@lab.test" in first.splitlines()
+    assert "     iptables -I INPUT -s 127.0.0.66 -j DROP" in first.splitlines()
+    assert "     iptables -I INPUT -s 203.0.113.9 -j DROP" in second.splitlines()
+    assert "127.0.0.66" not in second
+    # Each mitigation once per incident, numbered per incident; its "why" only the first time.
+    assert re.findall(r"^\d+\. .*  \[([a-z0-9-]+)\]$", first, flags=re.M) == [
+        "reset-password",
+        "ban-ip",
+    ]
+    assert re.findall(r"^\d+\. .*  \[([a-z0-9-]+)\]$", second, flags=re.M) == [
+        "block-relay-probers",
+        "ban-ip",
+    ]
+    assert out.count(CATALOGUE["ban-ip"].why[:40]) == 1
+    assert "<ip>" not in "\n".join(_commands(out))
+
+
+def test_hostile_login_is_never_put_into_a_command() -> None:
+    result = _result(_incident("I1", _takeover(HOSTILE_LOGIN, "127.0.0.66")))
+    out = render(result, width=200)
+    commands = _commands(out)
+    assert not any("rm -rf" in line or "a';" in line for line in commands)
+    assert "     doveadm kick <login>" in commands
+    assert "     saslpasswd2 -c -u <domain> <localpart>" in commands
+    # The IP is plain, so it is filled in; the login is named as left out.
+    assert "     iptables -I INPUT -s 127.0.0.66 -j DROP" in commands
+    assert (
+        "filled in: <ip> = 127.0.0.66; <login> left as is: the value in the log is not a plain one"
+        in lines_of(out)
+    )
+
+
+def test_login_with_escape_sequences_is_left_out_and_shown_clean() -> None:
+    result = _result(_incident("I1", _takeover(ESC_SENDER, "1.2.3.4;reboot")))
+    out = render(result, width=200)
+    assert "\x1b" not in out
+    assert "     doveadm kick <login>" in _commands(out)
+    assert "     iptables -I INPUT -s <ip> -j DROP" in _commands(out)
+    assert "<login> left as is" in out and "<ip> left as is" in out
+
+
+def test_several_ips_are_listed_not_filled() -> None:
+    brute = [
+        Finding(
+            indicator="auth-bruteforce",
+            severity=Severity.MEDIUM,
+            subject=Subject("ip", ip),
+            title=f"failed logins from {ip}",
+            mitigations=["ban-ip"],
+            related=[Subject("sasl_user", "alice@lab.test")],
+        )
+        for ip in ("127.0.0.66", "127.0.0.67")
+    ]
+    result = _result(_incident("I1", _takeover("alice@lab.test", "127.0.0.66"), *brute))
+    lines = lines_of(render(result, width=200))
+    assert (
+        "filled in: <login> = alice@lab.test, <localpart> = alice, <domain> = lab.test; "
+        "<ip> left as is, one of 127.0.0.66, 127.0.0.67: run the commands for each" in lines
+    )
+    assert "     iptables -I INPUT -s <ip> -j DROP" in lines
+
+
+def test_what_to_do_for_the_first_incidents_then_a_hint() -> None:
+    incidents = [_incident(f"I{n}", _probe(f"203.0.113.{n}")) for n in range(1, 8)]
+    out = render(_result(*incidents), width=200)
+    assert re.findall(r"What to do for (I\d+) ─", out) == ["I1", "I2", "I3", "I4", "I5"]
+    assert "What to do for I6, I7: run with --verbose" in lines_of(out)
+    verbose = render(_result(*incidents), width=200, verbose=True)
+    assert re.findall(r"What to do for (I\d+) ─", verbose) == [f"I{n}" for n in range(1, 8)]
+    assert "     iptables -I INPUT -s 203.0.113.7 -j DROP" in lines_of(verbose)
+
+
+def test_nothing_understood_is_not_called_clean() -> None:
+    result = clean_result()
+    result.input.lines_parsed, result.input.lines_unparsed = 0, 1000
+    result.errors = ["none of the 1,000 lines read was understood as a mail log"]
+    lines = lines_of(render(result, width=120))
+    head = "│  UNKNOWN   exit 3 — no mail log lines to judge"
+    assert head + " " * (119 - len(head)) + "│" in lines
+    assert any("No line of the input was understood as a mail log." in line for line in lines)
+    assert not any("CLEAN" in line or "No sign" in line for line in lines)

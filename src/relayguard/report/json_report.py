@@ -18,7 +18,7 @@ from relayguard.analysis.result import (
     InputStats,
     TrafficStats,
 )
-from relayguard.findings import VERDICT_EXIT, ExitCode, Finding, Severity, Verdict
+from relayguard.findings import Finding, Severity, Verdict
 from relayguard.logs.events import iso_time
 
 TRAFFIC_COUNTERS = (
@@ -57,6 +57,12 @@ def summary(result: AnalysisResult) -> str:
             return max(result.findings, key=lambda f: f.severity).title
     if result.input.lines_read == 0:
         return "No log lines were read."
+    if result.errors:
+        # A clean verdict over part of the input proves nothing: say what it covers.
+        if result.input.lines_parsed == 0:
+            return "No line of the input was understood as a mail log."
+        parsed = result.input.lines_parsed
+        return f"No sign of relay abuse in the {parsed:,} lines understood, but input is missing."
     text = f"No sign of relay abuse in {result.input.lines_read:,} lines"
     notes = sum(1 for f in result.findings if f.severity <= Severity.LOW)
     if notes:
@@ -87,6 +93,7 @@ def _incident(incident: Incident, index: dict[int, int]) -> dict[str, Any]:
         "subjects": [{"kind": s.kind, "value": s.value} for s in incident.subjects],
         "findings": [index[id(f)] for f in incident.findings],
         "mitigations": mitigations.used_by(incident.findings),
+        "actions": [_action(a) for a in mitigations.actions(incident.findings)],
         "timeline": [{"time": iso_time(e.time), "text": e.text} for e in incident.timeline],
         "first_seen": iso_time(incident.first_seen),
         "last_seen": iso_time(incident.last_seen),
@@ -102,6 +109,7 @@ def _stats(inp: InputStats, traffic: TrafficStats) -> dict[str, Any]:
         "lines_unparsed": inp.lines_unparsed,
         "lines_bad_timestamp": inp.lines_bad_timestamp,
         "lines_truncated": inp.lines_truncated,
+        "lines_empty": inp.lines_empty,
         "by_mta": dict(inp.by_mta),
         "first_time": iso_time(inp.first_time),
         "last_time": iso_time(inp.last_time),
@@ -127,6 +135,14 @@ def _mitigation(entry: mitigations.Mitigation) -> dict[str, Any]:
     }
 
 
+def _action(action: mitigations.Action) -> dict[str, Any]:
+    return {
+        "mitigation": action.mitigation.id,
+        "postfix": list(action.postfix),
+        "exim": list(action.exim),
+    }
+
+
 def to_json(result: AnalysisResult) -> dict[str, Any]:
     """The ``relayguard.analyze/1`` document for ``result``."""
     # Incidents refer to findings by index; a finding that is only in an incident is appended.
@@ -144,7 +160,8 @@ def to_json(result: AnalysisResult) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "schema": ANALYZE_SCHEMA,
         "verdict": result.verdict.value,
-        "exit_code": int(VERDICT_EXIT.get(result.verdict, ExitCode.UNKNOWN)),
+        "exit_code": int(result.exit_code),
+        "errors": list(result.errors),
         "summary": summary(result),
         "findings": [f.to_json() for f in findings],
         "incidents": [_incident(inc, index) for inc in result.incidents],

@@ -1,7 +1,8 @@
 """The terminal report of ``relayguard analyze``: verdict first, then what to do about it.
 
-Order: verdict and why; period and input; incidents (timeline, findings, evidence); findings
-outside incidents; mitigations with Postfix and Exim commands; top tables; traffic totals.
+Order: verdict and why (and the errors that make it UNKNOWN); period and input; incidents
+(timeline, findings, evidence); findings outside incidents; what to do for each incident, with
+the Postfix and Exim commands filled in for it; top tables; traffic totals.
 
 Every string that comes from a log goes through :func:`clean` and into a rich ``Text`` (never
 into a markup string), so a sender named ``[red]x[/red]`` or one carrying escape sequences
@@ -24,8 +25,8 @@ from rich.text import Text
 
 from relayguard import mitigations
 from relayguard.analysis.result import AnalysisResult, Incident, InputStats, TrafficStats
-from relayguard.findings import VERDICT_EXIT, Finding, Severity, Subject, TimelineEntry, Verdict
-from relayguard.report.json_report import in_report_order, summary
+from relayguard.findings import ExitCode, Finding, Severity, Subject, TimelineEntry, Verdict
+from relayguard.report.json_report import summary
 from relayguard.report.sanitize import clean
 
 # Length bounds for printed peer-controlled text (characters).
@@ -39,12 +40,15 @@ TIMELINE_LINES = 12
 DETAIL_KEYS = 6
 LIST_ITEMS = 5
 TOP_ROWS = 10
+ERROR_LINES = 5
+ACTION_INCIDENTS = 5  # incidents that get their own "What to do" without --verbose
 
 VERDICT_STYLE = {
     Verdict.ABUSED: ("bold white on red", "red"),
     Verdict.SUSPICIOUS: ("bold black on yellow", "yellow"),
     Verdict.CLEAN: ("bold white on green", "green"),
 }
+UNKNOWN_STYLE = ("bold white on magenta", "magenta")
 SEVERITY_STYLE = {
     Severity.CRITICAL: "bold white on red",
     Severity.HIGH: "bold red",
@@ -68,7 +72,8 @@ TRAFFIC_ROWS = (
     ("rejected", "rejected"),
     ("relay_denied", "relay denied"),
     ("auth_failures", "SASL login failures"),
-    ("auth_successes", "SASL logins"),
+    # Postfix logs sasl_username= once per message (smtpd client= line), not once per login.
+    ("auth_successes", "authenticated submissions"),
     ("ndrs", "bounce notices (NDRs)"),
     ("incomplete_messages", "incomplete messages"),
 )
@@ -107,21 +112,40 @@ def fmt_subject(subject: Subject) -> str:
     return f"{subject.kind}:{clean(subject.value, VALUE_LIMIT)}"
 
 
-# Detail keys whose integer/float values are Unix times.
-_TIME_KEYS = ("start", "end", "time", "since", "until")
-_TIME_SUFFIXES = ("_start", "_end", "_time", "_seen", "_at")
+# The detail keys that hold times, and only those: a key such as ``deferred_at_end`` or
+# ``history_windows`` holds a count. Detectors write times as ISO strings (``iso_time``);
+# a float Unix time under one of these keys is shown as a time too, an int never is.
+_TIME_KEYS = frozenset({"start", "first_seen", "last_seen", "login_time"})
 
 
 def _is_time_key(key: object) -> bool:
-    return isinstance(key, str) and (key in _TIME_KEYS or key.endswith(_TIME_SUFFIXES))
+    return isinstance(key, str) and (key in _TIME_KEYS or key.endswith("_time"))
+
+
+def _fmt_iso(text: str) -> str | None:
+    """``2026-12-03T16:18:19Z`` as ``2026-12-03 16:18:19Z``; None when it is not such a time."""
+    if not 19 <= len(text) <= 40 or text[4:5] != "-" or text[10:11] != "T":
+        return None
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if t.tzinfo is None:
+        return None
+    return fmt_time(t.timestamp())
 
 
 def fmt_value(value: Any, key: object = None) -> str:
     """A detail value on one line: lists shortened, numbers and times readable, text cleaned."""
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, int | float) and _is_time_key(key):
-        return fmt_time(value)
+    if _is_time_key(key):
+        if isinstance(value, float):
+            return fmt_time(value)
+        if isinstance(value, str):
+            shown = _fmt_iso(value)
+            if shown is not None:
+                return shown
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
@@ -169,17 +193,34 @@ def _more_hint(hidden: int, what: str) -> Text:
 # --- sections -------------------------------------------------------------------------------
 
 
-def _verdict(result: AnalysisResult, console: Console) -> None:
-    badge_style, border = VERDICT_STYLE.get(result.verdict, ("bold", "white"))
+def _verdict(result: AnalysisResult, console: Console, verbose: bool) -> None:
+    code = result.exit_code
+    verdict = result.verdict.value.upper()
     head = Text()
-    head.append(f" {result.verdict.value.upper()} ", style=badge_style)
-    exit_code = VERDICT_EXIT.get(result.verdict)
-    if exit_code is not None:
-        head.append(f"  exit {int(exit_code)}", style="dim")
+    if code is ExitCode.UNKNOWN:
+        # The findings may be right about what was read, but not about what was not.
+        badge_style, border = UNKNOWN_STYLE
+        head.append(" UNKNOWN ", style=badge_style)
+        head.append(f"  exit {int(code)}", style="dim")
+        if result.input.lines_parsed:
+            head.append(f" — could not read all input; the part read looks {verdict}")
+        else:
+            head.append(" — no mail log lines to judge")
+    else:
+        badge_style, border = VERDICT_STYLE.get(result.verdict, ("bold", "white"))
+        head.append(f" {verdict} ", style=badge_style)
+        head.append(f"  exit {int(code)}", style="dim")
     body = Text.assemble(head, "\n", Text(clean(summary(result), TITLE_LIMIT), style="bold"))
     if result.findings:
         body.append("\n")
         body.append(_counts(result), style="dim")
+    errors = result.errors if verbose else result.errors[:ERROR_LINES]
+    for error in errors:
+        body.append("\nerror: ", style="bold red")
+        body.append(clean(error, TITLE_LIMIT))
+    if len(errors) < len(result.errors):
+        body.append("\n")
+        body.append(_more_hint(len(result.errors) - len(errors), "errors"))
     console.print(Panel(body, title="relayguard analyze", title_align="left", border_style=border))
 
 
@@ -200,11 +241,15 @@ def _input(stats: InputStats, console: Console) -> None:
     grid.add_row(Text("Period"), Text(fmt_span(stats.first_time, stats.last_time)))
     if stats.sources:
         grid.add_row(Text("Sources"), Text(_joined([clean(s, VALUE_LIMIT) for s in stats.sources])))
-    lines = Text(
-        f"{stats.lines_read:,} read, {stats.lines_parsed:,} parsed, "
+    lines = (
+        f"{stats.lines_read:,} read, {stats.lines_parsed:,} parsed, {stats.lines_empty:,} empty, "
         f"{stats.lines_unparsed:,} not understood"
     )
-    grid.add_row(Text("Lines"), lines)
+    if stats.lines_bad_timestamp:
+        lines += ", " + _plural(stats.lines_bad_timestamp, "bad timestamp")
+    if stats.lines_truncated:
+        lines += f", {stats.lines_truncated:,} truncated at 64 KiB"
+    grid.add_row(Text("Lines"), Text(lines))
     mtas = [f"{clean(k, 40)} {v:,}" for k, v in stats.by_mta.items() if v]
     if mtas:
         grid.add_row(Text("By MTA"), Text(", ".join(mtas)))
@@ -214,10 +259,8 @@ def _input(stats: InputStats, console: Console) -> None:
         console.print(Text(f"{n} not understood: run with --show-unparsed", style="yellow"))
     if stats.lines_bad_timestamp:
         n = _plural(stats.lines_bad_timestamp, "line")
-        console.print(Text(f"{n} with a timestamp that could not be read", style="yellow"))
-    if stats.lines_truncated:
-        n = _plural(stats.lines_truncated, "line")
-        console.print(Text(f"{n} truncated (too long)", style="yellow"))
+        text = f"{n} with an unreadable timestamp: given the previous line's time"
+        console.print(Text(text, style="yellow"))
 
 
 def _timeline(entries: Sequence[TimelineEntry], console: Console, verbose: bool) -> None:
@@ -294,7 +337,10 @@ def _incident(incident: Incident, console: Console, verbose: bool) -> None:
         _finding(finding, console, verbose)
 
 
-def _mitigations(ids: Iterable[str], console: Console) -> None:
+def _mitigations(
+    ids: Iterable[str], values: dict[str, str], console: Console, explained: set[str]
+) -> None:
+    """Numbered catalogue entries, steps filled with ``values``; each "why" only the first time."""
     for number, mid in enumerate(ids, 1):
         entry = mitigations.get(mid)
         head = Text(f"{number}. ", style="bold")
@@ -306,12 +352,59 @@ def _mitigations(ids: Iterable[str], console: Console) -> None:
         head.append(entry.title, style="bold")
         head.append(f"  [{entry.id}]", style="dim")
         console.print(head)
-        console.print(_indent(Text(entry.why), 3))
-        for mta, steps in (("Postfix", entry.postfix), ("Exim", entry.exim)):
+        if entry.id not in explained:
+            explained.add(entry.id)
+            console.print(_indent(Text(entry.why), 3))
+        filled = mitigations.action(entry, values)
+        for mta, steps in (("Postfix", filled.postfix), ("Exim", filled.exim)):
             console.print(_indent(Text(f"{mta}:", style="bold"), 3))
             for step in steps:
                 # Printed as is (no wrapping, no cropping) so a copied command still works.
                 console.print(_step_text(step), no_wrap=True, overflow="ignore", crop=False)
+
+
+def _fill_note(fill: mitigations.Fill) -> Text | None:
+    """Which placeholders below were filled in, and why the others were not."""
+    parts: list[str] = []
+    if fill.values:
+        # The values passed the strict shell-safe patterns; clean() is belt and braces.
+        filled = [f"{k} = {clean(v, VALUE_LIMIT)}" for k, v in fill.values.items()]
+        parts.append("filled in: " + ", ".join(filled))
+    for placeholder, values in fill.several.items():
+        shown = _joined([clean(v, VALUE_LIMIT) for v in values])
+        parts.append(f"{placeholder} left as is, one of {shown}: run the commands for each")
+    for placeholder in fill.unsafe:
+        parts.append(f"{placeholder} left as is: the value in the log is not a plain one")
+    if not parts:
+        return None
+    return Text("; ".join(parts), style="dim")
+
+
+def _what_to_do(result: AnalysisResult, console: Console, verbose: bool) -> None:
+    """Per incident, the mitigations with the commands filled in; then those of the rest."""
+    explained: set[str] = set()
+    with_actions = [inc for inc in result.incidents if mitigations.used_by(inc.findings)]
+    shown = with_actions if verbose else with_actions[:ACTION_INCIDENTS]
+    for incident in shown:
+        console.print(Rule(Text(f"What to do for {clean(incident.id, 20)}")))
+        fill = mitigations.fill_for(incident.findings)
+        note = _fill_note(fill)
+        if note is not None:
+            console.print(note)
+        _mitigations(mitigations.used_by(incident.findings), fill.values, console, explained)
+        console.print()
+    if len(shown) < len(with_actions):
+        ids = _joined([clean(inc.id, 20) for inc in with_actions[len(shown) :]])
+        console.print(Text(f"What to do for {ids}: run with --verbose", style="dim"))
+        console.print()
+    in_incident = {id(f) for inc in result.incidents for f in inc.findings}
+    orphans = [f for f in result.findings if id(f) not in in_incident]
+    used = mitigations.used_by(orphans)
+    if used:
+        title = "What to do for the other findings" if result.incidents else "What to do"
+        console.print(Rule(Text(title)))
+        _mitigations(used, {}, console, explained)
+        console.print()
 
 
 def _step_text(step: str) -> Text:
@@ -364,7 +457,7 @@ def _unparsed(samples: Sequence[str], console: Console) -> None:
 
 def render(result: AnalysisResult, console: Console, *, verbose: bool = False) -> None:
     """Print the analysis for a person who has 30 seconds to decide what to do."""
-    _verdict(result, console)
+    _verdict(result, console, verbose)
     _input(result.input, console)
 
     in_incident = {id(f) for inc in result.incidents for f in inc.findings}
@@ -380,11 +473,7 @@ def render(result: AnalysisResult, console: Console, *, verbose: bool = False) -
             _finding(finding, console, verbose)
         console.print()
 
-    used = mitigations.used_by(in_report_order(result))
-    if used:
-        console.print(Rule(Text("What to do")))
-        _mitigations(used, console)
-        console.print()
+    _what_to_do(result, console, verbose)
 
     if any(result.traffic.top.values()):
         _top(result.traffic, console, verbose)
