@@ -60,6 +60,12 @@ class CompromisedAccountSettings:
         DAY, "A login within this many seconds after failures against the account counts."
     )
     min_failures: int = _doc(3, "Failures against the account (or from the login's IP) needed.")
+    targeted_failures: int = _doc(
+        50,
+        "Failures against one account within the window that make it a targeted attack: "
+        "a login from a new network after that is a takeover even without a burst "
+        "(background spraying leaves a few failures per account a day).",
+    )
     known_logins: int = _doc(
         20, "Logins an account needs before a login from a new network is unusual."
     )

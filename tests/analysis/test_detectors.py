@@ -129,7 +129,7 @@ def test_user_mistyping_on_a_usual_network_is_not_a_compromise() -> None:
     assert result.verdict.value == "clean"
 
 
-def _spray_then_login(history: int, login_ip: str, tries: int = 4) -> list[Event]:
+def _spray_then_login(history: int, login_ip: str, tries: int = 20) -> list[Event]:
     events = []
     for i in range(history):  # frank's usual logins from the office
         events += message(
@@ -175,19 +175,19 @@ def compromised(events: list[Event]) -> list[Finding]:
 
 
 def test_targeted_attack_then_login_from_a_new_network_is_high() -> None:
-    [comp] = compromised(_spray_then_login(5, "192.0.2.200", tries=4))  # 12 against frank
+    [comp] = compromised(_spray_then_login(5, "192.0.2.200", tries=20))  # 60 against frank
     assert comp.severity == Severity.HIGH
     assert comp.details["how"] == "after a targeted attack from other IPs"
     assert comp.details["messages_after"] == 1
 
 
 def test_targeted_attack_then_first_login_seen_is_medium() -> None:
-    [comp] = compromised(_spray_then_login(0, "192.0.2.200", tries=4))
+    [comp] = compromised(_spray_then_login(0, "192.0.2.200", tries=20))
     assert comp.severity == Severity.MEDIUM
 
 
 def test_login_from_the_usual_network_while_attacked_is_not_a_compromise() -> None:
-    assert compromised(_spray_then_login(5, "198.51.100.4", tries=4)) == []
+    assert compromised(_spray_then_login(5, "198.51.100.4", tries=20)) == []
 
 
 def test_light_spraying_then_a_new_network_needs_a_burst() -> None:

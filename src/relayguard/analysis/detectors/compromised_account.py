@@ -257,11 +257,11 @@ class CompromisedAccount(Detector):
         for _, fip in fails:
             if fip:
                 failing[fip] = failing.get(fip, 0) + 1
-        massive = n_user >= self.attack_threshold
+        massive = n_user >= self.s.targeted_failures
         if ip and (
             self._is_attacker(ip, since)
             or ip_recent >= self.attack_threshold
-            or (massive and failing.get(ip, 0) >= self.s.min_failures)
+            or (n_user >= self.attack_threshold and failing.get(ip, 0) >= self.s.min_failures)
         ):
             return "an attacking IP", Severity.CRITICAL
         if net in ua.networks:
