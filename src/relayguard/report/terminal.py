@@ -32,6 +32,8 @@ from relayguard.report.sanitize import clean
 # Length bounds for printed peer-controlled text (characters).
 VALUE_LIMIT = 200
 TITLE_LIMIT = 300
+OVERVIEW_ROWS = 15  # incidents listed one per line before the details
+DETAILED_INCIDENTS = 5  # incidents told in full without --verbose
 EVIDENCE_LIMIT = 300
 EVIDENCE_LIMIT_VERBOSE = 4000
 # How much is shown without --verbose.
@@ -455,6 +457,26 @@ def _unparsed(samples: Sequence[str], console: Console) -> None:
         console.print(Text(clean(line, EVIDENCE_LIMIT_VERBOSE), overflow="fold"))
 
 
+def _overview(incidents: Sequence[Incident], console: Console, verbose: bool) -> None:
+    """One line per incident, worst first: the whole picture on one screen."""
+    console.print(Rule(Text("Overview")))
+    table = Table(box=None, show_header=False, pad_edge=False, expand=False)
+    table.add_column("id", no_wrap=True)
+    table.add_column("severity", no_wrap=True)
+    table.add_column("title", no_wrap=True, overflow="ellipsis", max_width=console.width - 16)
+    rows = incidents if verbose else incidents[:OVERVIEW_ROWS]
+    for inc in rows:
+        sev = inc.severity
+        table.add_row(
+            Text(clean(inc.id, 20), style="bold"),
+            Text(f" {sev.label.upper()} ", style=SEVERITY_STYLE.get(sev, "")),
+            Text(clean(inc.title, TITLE_LIMIT)),
+        )
+    console.print(table)
+    if len(incidents) > len(rows):
+        console.print(_more_hint(len(incidents) - len(rows), "incidents"))
+
+
 def render(result: AnalysisResult, console: Console, *, verbose: bool = False) -> None:
     """Print the analysis for a person who has 30 seconds to decide what to do."""
     _verdict(result, console, verbose)
@@ -462,10 +484,17 @@ def render(result: AnalysisResult, console: Console, *, verbose: bool = False) -
 
     in_incident = {id(f) for inc in result.incidents for f in inc.findings}
     orphans = [f for f in result.findings if id(f) not in in_incident]
+    if len(result.incidents) > 1:
+        _overview(result.incidents, console, verbose)
     if result.incidents:
         console.print(Rule(Text(f"Incidents ({len(result.incidents)})")))
-        for incident in result.incidents:
+        shown = result.incidents if verbose else result.incidents[:DETAILED_INCIDENTS]
+        for incident in shown:
             _incident(incident, console, verbose)
+            console.print()
+        hidden = len(result.incidents) - len(shown)
+        if hidden:
+            console.print(_more_hint(hidden, "incidents in detail"))
             console.print()
     if orphans:
         console.print(Rule(Text(f"Other findings ({len(orphans)})")))
