@@ -18,11 +18,12 @@ from relayguard.analysis.locality import (
     domain_of,
 )
 from relayguard.analysis.messages import Correlator
-from relayguard.analysis.result import AnalysisResult, InputStats, TrafficStats
+from relayguard.analysis.result import AnalysisResult, TrafficStats
 from relayguard.config import Config
 from relayguard.findings import Finding, verdict_for
 from relayguard.logs import events as E
 from relayguard.logs.events import Event
+from relayguard.logs.stats import InputStats
 
 _EXPIRE_EVERY = 1 << 16
 _MAX_TOP_KEYS = 50_000

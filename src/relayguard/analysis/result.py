@@ -14,8 +14,11 @@ from relayguard.findings import (
     TimelineEntry,
     Verdict,
 )
+from relayguard.logs.stats import InputStats
 
 ANALYZE_SCHEMA = "relayguard.analyze/1"
+
+__all__ = ["ANALYZE_SCHEMA", "AnalysisResult", "Incident", "InputStats", "TrafficStats"]
 
 
 @dataclass(slots=True, kw_only=True)
@@ -30,25 +33,6 @@ class Incident:
     timeline: list[TimelineEntry]
     first_seen: float | None = None
     last_seen: float | None = None
-
-
-@dataclass(slots=True, kw_only=True)
-class InputStats:
-    """What was read and what could not be understood; nothing is dropped silently."""
-
-    sources: list[str] = field(default_factory=list)
-    bytes_read: int = 0
-    lines_read: int = 0
-    lines_parsed: int = 0
-    lines_unparsed: int = 0
-    lines_bad_timestamp: int = 0
-    lines_truncated: int = 0
-    lines_empty: int = 0
-    unparsed_samples: list[str] = field(default_factory=list)
-    # "postfix": 1200, "exim": 0, ...; lines per MTA as recognised
-    by_mta: dict[str, int] = field(default_factory=dict)
-    first_time: float | None = None
-    last_time: float | None = None
 
 
 @dataclass(slots=True, kw_only=True)

@@ -56,7 +56,9 @@ _STATIC: dict[str, str] = {
     "smtpd_client_recipient_rate_limit": "0",
     "smtpd_client_new_tls_session_rate_limit": "0",
     "smtpd_client_connection_count_limit": "50",
-    "smtpd_client_event_limit_exceptions": "${smtpd_client_connection_limit_exceptions:$mynetworks}",
+    "smtpd_client_event_limit_exceptions": (
+        "${smtpd_client_connection_limit_exceptions:$mynetworks}"
+    ),
     "anvil_rate_time_unit": "60s",
     "smtpd_soft_error_limit": "10",
     "smtpd_hard_error_limit": "${stress?{1}:{20}}",

@@ -68,24 +68,37 @@ def judge(net: Network, text: str) -> NetEntry:
         return NetEntry(text, net, None)
     if _is_public(net):
         if net.prefixlen <= (8 if v4 else 32):
-            return NetEntry(text, net, Severity.CRITICAL,
-                            f"{net.num_addresses:,} public addresses may relay")  # fmt: skip
+            return NetEntry(
+                text, net, Severity.CRITICAL, f"{net.num_addresses:,} public addresses may relay"
+            )
         if net.prefixlen < (24 if v4 else 48):
-            return NetEntry(text, net, Severity.HIGH,
-                            "a large public network may relay: more than one site's hosts")  # fmt: skip
-        return NetEntry(text, net, Severity.LOW, "public addresses may relay: make sure they are yours")
+            return NetEntry(
+                text,
+                net,
+                Severity.HIGH,
+                "a large public network may relay: more than one site's hosts",
+            )
+        return NetEntry(
+            text, net, Severity.LOW, "public addresses may relay: make sure they are yours"
+        )
     # a /24 inside 172.16.0.0/12 is as likely an office LAN; bridges are /16 or wider
     container = any(
         c.version == net.version and net.overlaps(c) and net.prefixlen <= max(16, c.prefixlen)
         for c in CONTAINER_NETS
     )
     if container:
-        return NetEntry(text, net, Severity.MEDIUM,
-                        "a container/bridge network: behind a proxy or NAT every client gets "
-                        "its gateway address", container=True)  # fmt: skip
+        return NetEntry(
+            text,
+            net,
+            Severity.MEDIUM,
+            "a container/bridge network: behind a proxy or NAT every client gets "
+            "its gateway address",
+            container=True,
+        )
     if net.prefixlen < (16 if v4 else 48):
-        return NetEntry(text, net, Severity.MEDIUM,
-                        "a large private block: every host and VM in it may relay")  # fmt: skip
+        return NetEntry(
+            text, net, Severity.MEDIUM, "a large private block: every host and VM in it may relay"
+        )
     return NetEntry(text, net, None)
 
 
@@ -104,9 +117,14 @@ def classify(value: str, read: FileReader, depth: int = 0) -> list[NetEntry]:
             entries.extend(classify(" ".join(lines), read, depth + 1))
         elif (net := parse_network(item)) is not None:
             if ":" in item and not item.startswith("["):
-                entries.append(NetEntry(item, net, Severity.MEDIUM,
-                                        "IPv6 without brackets: Postfix reads it as a table "
-                                        "name and fails"))  # fmt: skip
+                entries.append(
+                    NetEntry(
+                        item,
+                        net,
+                        Severity.MEDIUM,
+                        "IPv6 without brackets: Postfix reads it as a table name and fails",
+                    )
+                )
             else:
                 entries.append(judge(net, item))
         elif ":" in item and item.split(":", 1)[0].isalpha():

@@ -21,12 +21,25 @@ from relayguard.findings import Finding, Severity
 RELAY, RCPT = "smtpd_relay_restrictions", "smtpd_recipient_restrictions"
 # With smtpd_delay_reject = yes (the default) every list is evaluated at RCPT time, so a
 # reject_unauth_destination in any of them stops relaying.
-LISTS = (RELAY, RCPT, "smtpd_client_restrictions", "smtpd_helo_restrictions",
-         "smtpd_sender_restrictions")  # fmt: skip
+LISTS = (
+    RELAY,
+    RCPT,
+    "smtpd_client_restrictions",
+    "smtpd_helo_restrictions",
+    "smtpd_sender_restrictions",
+)
 # smtpd_check.c: smtpd refuses to run unless the relay or recipient list names one of these
 # (warn_if_reject X does not count X).
-_SANITY = frozenset({"reject_unauth_destination", "defer_unauth_destination", "reject", "defer",
-                     "defer_if_permit", "check_relay_domains"})  # fmt: skip
+_SANITY = frozenset(
+    {
+        "reject_unauth_destination",
+        "defer_unauth_destination",
+        "reject",
+        "defer",
+        "defer_if_permit",
+        "check_relay_domains",
+    }
+)
 _SAFE_FIRST = ("permit_mynetworks", "permit_sasl_authenticated", "permit_tls_clientcerts")
 SUBMISSION_SAFE = "permit_sasl_authenticated,reject"
 
@@ -63,11 +76,12 @@ def _passes_sanity(items: list[Item], ctx: Context, depth: int = 0) -> bool:
             continue
         if item.name == "warn_if_reject":
             skip = True
-        elif item.name in _SANITY:
+        elif item.name in _SANITY or (
+            item.name in ctx.classes
+            and depth < 5
+            and _passes_sanity(parse_restrictions(ctx.classes[item.name]), ctx, depth + 1)
+        ):
             return True
-        elif item.name in ctx.classes and depth < 5:
-            if _passes_sanity(parse_restrictions(ctx.classes[item.name]), ctx, depth + 1):
-                return True
     return False
 
 
@@ -80,10 +94,17 @@ def analyze(cfg: PostfixConfig, svc: SmtpdService | None) -> list[Problem]:
     rejecting = {name for name, v in verdicts.items() if v.rejects}
     problems: list[Problem] = []
     if not (_passes_sanity(parsed[RELAY], ctx) or _passes_sanity(parsed[RCPT], ctx)):
-        problems.append(Problem("no-gate", Severity.HIGH, settings[RELAY], "",
-                                "neither the relay nor the recipient list has a relay check: "
-                                "smtpd stops with 'specify at least one working instance of "
-                                "reject_unauth_destination ...' and this port takes no mail"))  # fmt: skip
+        problems.append(
+            Problem(
+                "no-gate",
+                Severity.HIGH,
+                settings[RELAY],
+                "",
+                "neither the relay nor the recipient list has a relay check: "
+                "smtpd stops with 'specify at least one working instance of "
+                "reject_unauth_destination ...' and this port takes no mail",
+            )
+        )
     elif not rejecting:
         problems.append(_why_open(settings, verdicts))
     for name, verdict in verdicts.items():
@@ -93,18 +114,31 @@ def analyze(cfg: PostfixConfig, svc: SmtpdService | None) -> list[Problem]:
             why = "; ".join(h.why for h in verdict.hazards)
             items = ", ".join(h.item for h in verdict.hazards)
             problems.append(Problem("third-party", worst.severity, settings[name], items, why))
-        if verdict.bypassed and name in rejecting:
-            problems.append(Problem("disarm-note", Severity.MEDIUM, settings[name],
-                                    f"warn_if_reject {verdict.bypassed[0]}",
-                                    "warn_if_reject only logs what the next restriction would "
-                                    "reject: leftover from testing"))  # fmt: skip
+        disarmed = any(p.kind == "disarmed" and p.setting.name == name for p in problems)
+        if verdict.bypassed and not disarmed:
+            problems.append(
+                Problem(
+                    "disarm-note",
+                    Severity.MEDIUM,
+                    settings[name],
+                    f"warn_if_reject {verdict.bypassed[0]}",
+                    "warn_if_reject only logs what the next restriction would "
+                    "reject: leftover from testing",
+                )
+            )
     if svc is not None and svc.role == "submission" and rejecting:
         local = [evaluate(parsed[name], ctx, local=True).rejects for name in LISTS]
         if not any(local):
-            problems.append(Problem("local-open", Severity.MEDIUM, settings[RCPT],
-                                    "no final reject",
-                                    "unauthenticated clients may still send to local users "
-                                    "through the submission port"))  # fmt: skip
+            problems.append(
+                Problem(
+                    "local-open",
+                    Severity.MEDIUM,
+                    settings[RCPT],
+                    "no final reject",
+                    "unauthenticated clients may still send to local users "
+                    "through the submission port",
+                )
+            )
     return problems
 
 
@@ -116,10 +150,16 @@ def _why_open(settings: dict[str, Setting], verdicts: dict[str, Verdict]) -> Pro
     for name in LISTS:
         if verdicts[name].bypassed:
             gate = verdicts[name].bypassed[0]
-            return Problem("disarmed", Severity.CRITICAL, settings[name], f"warn_if_reject {gate}",
-                           f"warn_if_reject disarms {gate}, the only relay check")  # fmt: skip
-    return Problem("open", Severity.CRITICAL, settings[RELAY], "",
-                   "no list rejects mail for other domains")  # fmt: skip
+            return Problem(
+                "disarmed",
+                Severity.CRITICAL,
+                settings[name],
+                f"warn_if_reject {gate}",
+                f"warn_if_reject disarms {gate}, the only relay check",
+            )
+    return Problem(
+        "open", Severity.CRITICAL, settings[RELAY], "", "no list rejects mail for other domains"
+    )
 
 
 def check(cfg: PostfixConfig) -> list[Finding]:
@@ -187,18 +227,28 @@ def _main_finding(cfg: PostfixConfig, problem: Problem, services: list[SmtpdServ
     if problem.kind == "no-gate" or (setting.name != RELAY and not relay.items):
         if setting.name != RELAY:
             evidence.append(relay.evidence())
-        fix = [common.set_main(cfg, RELAY, "permit_mynetworks, permit_sasl_authenticated, "
-                               "defer_unauth_destination")]  # fmt: skip
+        fix = [
+            common.set_main(
+                cfg, RELAY, "permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination"
+            )
+        ]
         if problem.kind != "no-gate":
             fix.append(common.set_main(cfg, setting.name, safer_list(setting)))
     else:
         fix = [common.set_main(cfg, setting.name, safer_list(setting))]
     return make(
-        _rule(problem, None), problem.severity, common.key(setting),
-        _title(problem, setting.name), evidence, fix,
-        location=setting.where, value=setting.value, item=problem.item, reason=problem.why,
+        _rule(problem, None),
+        problem.severity,
+        common.key(setting),
+        _title(problem, setting.name),
+        evidence,
+        fix,
+        location=setting.where,
+        value=setting.value,
+        item=problem.item,
+        reason=problem.why,
         services=common.services_note(services),
-    )  # fmt: skip
+    )
 
 
 def _service_finding(cfg: PostfixConfig, svc: SmtpdService, problem: Problem) -> Finding:
@@ -206,7 +256,8 @@ def _service_finding(cfg: PostfixConfig, svc: SmtpdService, problem: Problem) ->
     overrides = [cfg.get(n, svc) for n in LISTS if n in svc.service.overrides]
     # the override responsible: the list itself when overridden, else the one that changed
     blamed = setting if setting.origin == "master.cf" else (overrides[0] if overrides else setting)
-    evidence = [setting.evidence()] + [o.evidence() for o in overrides if o is not setting]
+    evidence = [setting.evidence()]
+    evidence += [o.evidence() for o in overrides if o.evidence() not in evidence]
     if svc.role == "submission":
         names = [setting.name] if setting.name in (RELAY, RCPT) else [RCPT]
         fix = [common.set_service(cfg, svc, n, SUBMISSION_SAFE) for n in names]
@@ -216,8 +267,34 @@ def _service_finding(cfg: PostfixConfig, svc: SmtpdService, problem: Problem) ->
         fix = [common.set_service(cfg, svc, setting.name, safer_list(setting))]
     where = f"{svc.name} ({blamed.name})" if blamed.origin == "master.cf" else svc.name
     return make(
-        _rule(problem, svc), problem.severity, common.key(blamed, svc),
-        _title(problem, where), evidence, fix,
-        location=setting.where, value=setting.value, item=problem.item, reason=problem.why,
+        _rule(problem, svc),
+        problem.severity,
+        common.key(blamed, svc),
+        _title(problem, where),
+        evidence,
+        fix,
+        location=setting.where,
+        value=setting.value,
+        item=problem.item,
+        reason=problem.why,
         services=[svc.label],
-    )  # fmt: skip
+    )
+
+
+def check_soft_bounce(cfg: PostfixConfig) -> list[Finding]:
+    """PF-03, second half: soft_bounce turns every relay rejection into a retry."""
+    setting = cfg.get("soft_bounce")
+    if setting.value.strip().lower() != "yes":
+        return []
+    return [
+        make(
+            "PF-03",
+            Severity.MEDIUM,
+            common.key(setting),
+            "soft_bounce = yes: relay rejections become 4xx, so relay testers keep retrying "
+            "and real rejections never bounce",
+            [setting.evidence()],
+            [f"{cfg.postconf_cmd()} -X soft_bounce"],
+            location=setting.where,
+        )
+    ]

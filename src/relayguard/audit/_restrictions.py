@@ -21,22 +21,43 @@ from relayguard.audit.expand import split_list
 from relayguard.findings import Severity
 
 _RELAY_GATES = frozenset(
-    {"reject_unauth_destination", "defer_unauth_destination", "reject", "defer",
-     "check_relay_domains"}
-)  # fmt: skip
-_LOCAL_GATES = frozenset({"reject", "defer"})
+    {
+        "reject_unauth_destination",
+        "defer_unauth_destination",
+        "reject",
+        "defer",
+        "check_relay_domains",
+        "defer_if_permit",
+    }
+)
+# defer_if_permit defers whatever a later step (or the end of the list) would permit.
+_LOCAL_GATES = frozenset({"reject", "defer", "defer_if_permit"})
 _TAKES_ARG = frozenset(
-    {"reject_rbl_client", "reject_rhsbl_client", "reject_rhsbl_sender", "reject_rhsbl_helo",
-     "reject_rhsbl_recipient", "reject_rhsbl_reverse_client", "permit_dnswl_client",
-     "permit_rhswl_client", "sleep", "reject_dnsbl_client"}
-)  # fmt: skip
+    {
+        "reject_rbl_client",
+        "reject_rhsbl_client",
+        "reject_rhsbl_sender",
+        "reject_rhsbl_helo",
+        "reject_rhsbl_recipient",
+        "reject_rhsbl_reverse_client",
+        "permit_dnswl_client",
+        "permit_rhswl_client",
+        "sleep",
+        "reject_dnsbl_client",
+    }
+)
 # Keys the attacker picks: an OK for any of them is an OK for the attacker.
 _ATTACKER_KEYED = ("check_helo", "check_sender", "check_reverse_client_hostname")
 _SAFE_MAPS = frozenset({"check_sasl_access", "check_ccert_access"})
 _SAFE_PERMITS = frozenset(
-    {"permit_mynetworks", "permit_sasl_authenticated", "permit_tls_clientcerts",
-     "permit_inet_interfaces", "permit_mx_backup"}
-)  # fmt: skip
+    {
+        "permit_mynetworks",
+        "permit_sasl_authenticated",
+        "permit_tls_clientcerts",
+        "permit_inet_interfaces",
+        "permit_mx_backup",
+    }
+)
 MAX_CLASS_DEPTH = 5
 
 
@@ -101,21 +122,33 @@ def _map_hazard(item: Item, ctx: Context) -> Hazard | None:
     if item.name in _SAFE_MAPS or item.arg is None:
         return None
     if item.name == "check_policy_service":
-        return Hazard(item.text, Severity.MEDIUM, False,
-                      "a policy server answering OK here would let that client relay")  # fmt: skip
+        return Hazard(
+            item.text,
+            Severity.MEDIUM,
+            False,
+            "a policy server answering OK here would let that client relay",
+        )
     report = inspect_map(item.arg, ctx.read)
     if not report.may_permit:
         return None
     attacker_keyed = item.name.startswith(_ATTACKER_KEYED)
     if not report.readable:
         who = "a HELO name or sender the attacker chooses" if attacker_keyed else "a client"
-        return Hazard(item.text, Severity.HIGH, False,
-                      f"{item.arg} cannot be read: an OK it returns for {who} permits relaying")  # fmt: skip
+        return Hazard(
+            item.text,
+            Severity.HIGH,
+            False,
+            f"{item.arg} cannot be read: an OK it returns for {who} permits relaying",
+        )
     keys = ", ".join(report.permits[:5])
     if attacker_keyed or report.catch_all:
         what = "any client" if report.catch_all else "whoever presents that HELO name or sender"
-        return Hazard(item.text, Severity.CRITICAL, True,
-                      f"{item.arg} answers OK for {keys}: {what} may relay anywhere")  # fmt: skip
+        return Hazard(
+            item.text,
+            Severity.CRITICAL,
+            True,
+            f"{item.arg} answers OK for {keys}: {what} may relay anywhere",
+        )
     if item.name.startswith("check_recipient"):
         why = f"mail to {keys} is relayed for any client"
     else:
@@ -128,18 +161,24 @@ def _permit_hazard(item: Item, local: bool) -> Hazard | None:
     if name == "permit":
         return Hazard(name, Severity.CRITICAL, True, "a bare permit accepts every client")
     if name == "permit_naked_ip_address":
-        return Hazard(name, Severity.CRITICAL, True,
-                      "any client saying HELO with an IP address may relay")  # fmt: skip
+        return Hazard(
+            name, Severity.CRITICAL, True, "any client saying HELO with an IP address may relay"
+        )
     if name == "permit_auth_destination":
         if local:
             return Hazard(name, Severity.MEDIUM, True, "accepts mail to local domains from anyone")
         return None
     if name in ("permit_dnswl_client", "permit_rhswl_client"):
-        return Hazard(item.text, Severity.HIGH, False,
-                      f"every client listed by {item.arg} may relay anywhere")  # fmt: skip
+        return Hazard(
+            item.text, Severity.HIGH, False, f"every client listed by {item.arg} may relay anywhere"
+        )
     if name == "permit_tls_all_clientcerts":
-        return Hazard(name, Severity.HIGH, False,
-                      "any client with a certificate from any trusted CA may relay")  # fmt: skip
+        return Hazard(
+            name,
+            Severity.HIGH,
+            False,
+            "any client with a certificate from any trusted CA may relay",
+        )
     return None
 
 

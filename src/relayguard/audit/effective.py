@@ -84,8 +84,8 @@ class SmtpdService:
         return f"{self.service.name}/{self.service.type}"
 
 
-@dataclass(slots=True)
-class PostfixConfig:
+@dataclass
+class PostfixConfig:  # not slotted: cached_property needs __dict__
     main: MainCf
     master: MasterCf
     config_dir: str = "/etc/postfix"

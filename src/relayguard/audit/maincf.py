@@ -24,14 +24,11 @@ class LogicalLine:
 
     line: int
     physical: tuple[str, ...]
+    numbers: tuple[int, ...]  # the line number of each physical line (comments skipped)
 
     @property
     def text(self) -> str:
         return " ".join(p.strip() for p in self.physical)
-
-    @property
-    def last_line(self) -> int:
-        return self.line + len(self.physical) - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +65,8 @@ def logical_lines(text: str) -> Iterator[LogicalLine]:
     logical line, so an indented line after a comment still continues the setting above it.
     A first line that starts with whitespace is yielded on its own; callers decide.
     """
-    start = 0
     current: list[str] = []
+    numbers: list[int] = []
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.rstrip()
         stripped = line.lstrip()
@@ -77,12 +74,13 @@ def logical_lines(text: str) -> Iterator[LogicalLine]:
             continue
         if line[0] in " \t" and current:
             current.append(line)
+            numbers.append(number)
             continue
         if current:
-            yield LogicalLine(start, tuple(current))
-        start, current = number, [line]
+            yield LogicalLine(numbers[0], tuple(current), tuple(numbers))
+        current, numbers = [line], [number]
     if current:
-        yield LogicalLine(start, tuple(current))
+        yield LogicalLine(numbers[0], tuple(current), tuple(numbers))
 
 
 def split_assignment(text: str) -> tuple[str, str] | None:

@@ -129,7 +129,7 @@ def _parse_entry(logical: LogicalLine, file: str) -> Service:
 
     def where(offset: int) -> tuple[int, str]:
         k = bisect_right(offsets, offset) - 1
-        return logical.line + k, logical.physical[k].strip()
+        return logical.numbers[k], logical.physical[k].strip()
 
     args: list[str] = []
     overrides: dict[str, Override] = {}
@@ -151,10 +151,22 @@ def _parse_entry(logical: LogicalLine, file: str) -> Service:
         found = _override(arg, file, line, source)
         overrides[found.name] = found
         k += 1
+    name, type_, private, unpriv, chroot, wakeup, maxproc, command = fields
     return Service(
-        *fields, args=tuple(args), file=file, line=logical.line,
-        source=logical.physical[0].strip(), overrides=overrides,
-    )  # fmt: skip
+        name,
+        type_,
+        private,
+        unpriv,
+        chroot,
+        wakeup,
+        maxproc,
+        command,
+        tuple(args),
+        file,
+        logical.line,
+        logical.physical[0].strip(),
+        overrides,
+    )
 
 
 def parse_master_cf(text: str, file: str = "master.cf") -> MasterCf:

@@ -14,6 +14,7 @@ import click
 
 from relayguard import __version__
 from relayguard.cli.analyze import analyze
+from relayguard.cli.audit import audit
 from relayguard.cli.config_cmd import config_group
 from relayguard.errors import RelayguardError
 from relayguard.findings import ExitCode
@@ -29,6 +30,7 @@ def cli() -> None:
 
 
 cli.add_command(analyze)
+cli.add_command(audit)
 cli.add_command(config_group)
 
 

@@ -13,12 +13,13 @@ import click
 
 from relayguard import config as config_mod
 from relayguard.analysis.engine import Analyzer
-from relayguard.analysis.result import AnalysisResult, InputStats
+from relayguard.analysis.result import AnalysisResult
 from relayguard.errors import InputError
 from relayguard.findings import ExitCode
 from relayguard.logs.envelope import FORMATS
 from relayguard.logs.events import EVENTS_SCHEMA
 from relayguard.logs.reader import LogReader
+from relayguard.logs.stats import InputStats
 from relayguard.report import json_report, terminal
 
 

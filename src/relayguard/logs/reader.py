@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import BinaryIO
 
-from relayguard.analysis.result import InputStats
 from relayguard.errors import InputError
 from relayguard.logs import dispatch
 from relayguard.logs.envelope import EnvelopeParser
@@ -51,6 +50,7 @@ from relayguard.logs.sources import (
     order_sources,
     total_size,
 )
+from relayguard.logs.stats import InputStats
 
 ProgressCallback = Callable[[int, int | None], None]
 
@@ -58,38 +58,14 @@ _PROGRESS_EVERY = 0xFFFF  # lines - 1: a power of two minus one, tested with ``&
 
 
 @dataclass(slots=True, kw_only=True)
-class ReaderStats:
-    """The fields of :class:`InputStats`, plus what only the reader knows."""
+class ReaderStats(InputStats):
+    """:class:`InputStats`, plus the inputs that could not be read (name, one-line reason)."""
 
-    sources: list[str] = field(default_factory=list)
-    bytes_read: int = 0
-    lines_read: int = 0
-    lines_parsed: int = 0
-    lines_unparsed: int = 0
-    lines_bad_timestamp: int = 0
-    lines_truncated: int = 0
-    unparsed_samples: list[str] = field(default_factory=list)
-    by_mta: dict[str, int] = field(default_factory=dict)
-    first_time: float | None = None
-    last_time: float | None = None
-    lines_empty: int = 0
     failed_sources: list[tuple[str, str]] = field(default_factory=list)
 
     def to_input_stats(self) -> InputStats:
-        return InputStats(
-            sources=list(self.sources),
-            bytes_read=self.bytes_read,
-            lines_read=self.lines_read,
-            lines_parsed=self.lines_parsed,
-            lines_unparsed=self.lines_unparsed,
-            lines_bad_timestamp=self.lines_bad_timestamp,
-            lines_truncated=self.lines_truncated,
-            lines_empty=self.lines_empty,
-            unparsed_samples=list(self.unparsed_samples),
-            by_mta=dict(self.by_mta),
-            first_time=self.first_time,
-            last_time=self.last_time,
-        )
+        """A copy without the reader-only fields."""
+        return InputStats(**{name: getattr(self, name) for name in InputStats.__dataclass_fields__})
 
 
 class LogReader:
