@@ -41,11 +41,28 @@ REQUIRED_IDS = (
     "restrict-xclient",
     "hide-banner-version",
     "limit-connections",
+    "harden-smtpd-tls",
+    "exim-real-authenticator",
+    "limit-listening",
+    "raise-compatibility-level",
+    "enable-smuggling-protection",
+    "restore-smtpd-limits",
 )
 
 # Real postconf(5) parameter names (checked with `postconf -d` on Postfix 3.7).
 KNOWN_POSTFIX_PARAMETERS = frozenset(
     {
+        "compatibility_level",
+        "inet_interfaces",
+        "mail_version",
+        "smtpd_forbid_bare_newline",
+        "smtpd_forbid_unauth_pipelining",
+        "smtpd_hard_error_limit",
+        "smtpd_junk_command_limit",
+        "smtpd_sasl_path",
+        "smtpd_sasl_type",
+        "smtpd_soft_error_limit",
+        "smtpd_tls_chain_files",
         "alias_maps",
         "anvil_rate_time_unit",
         "disable_vrfy_command",
@@ -105,6 +122,7 @@ KNOWN_RESTRICTIONS = frozenset(
 # Exim expansion variables the ACL snippets may use (Exim spec, "Expansion variables").
 KNOWN_EXIM_VARIABLES = frozenset(
     {
+        "auth",  # $auth1, $auth2: the authenticator's numbered variables
         "authenticated_id",
         "authentication_failed",
         "dnslist_domain",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import ssl
 import time
 from collections.abc import Callable
@@ -21,12 +22,17 @@ from relayguard.probe._errors import (
     TargetError,
 )
 from relayguard.probe.dialogue import Closed, Dialogue, Limits, Reply
-from relayguard.probe.result import peer_text, reply_lines
+from relayguard.probe.result import SLOW_REPLY, peer_text, reply_lines
 
 READ_SIZE: Final = 16 * 1024
 # QUIT is a courtesy: its reply is not worth more than a few seconds.
 QUIT_TIMEOUT: Final = 5.0
 CLOSE_TIMEOUT: Final = 2.0
+
+
+def _why(exc: OSError) -> str:
+    """``Connection refused``, not asyncio's ``Connect call failed ('127.0.0.1', 25)``."""
+    return os.strerror(exc.errno) if exc.errno else str(exc)
 
 
 class OutOfTime(ProbeTimeout):
@@ -76,9 +82,13 @@ class Connection:
         self.command_timeout = command_timeout
         self.transcript: list[str] = []
         self.helo: str | None = None
-        self.rejects = 0
-        self.last_seconds = 0.0  # how long the last reply took
+        self.rejects = 0  # tests refused on this connection
+        self.transactions = 0
+        self.last_seconds = 0.0  # seconds the last reply took
+        self.slowest = 0.0
+        self.slow = 0  # replies slower than SLOW_REPLY
         self.closed = False
+        self._closing = False
 
     @classmethod
     async def open(
@@ -112,7 +122,7 @@ class Connection:
         except ssl.SSLError as exc:
             raise ConnectionLost(f"TLS handshake failed: {exc.reason or exc}") from None
         except OSError as exc:
-            raise TargetError(f"cannot connect to {address} port {port}: {exc.strerror or exc}") from None
+            raise TargetError(f"cannot connect to {address} port {port}: {_why(exc)}") from None
         return cls(reader, writer, Dialogue(limits, allow_data=allow_data), budget, command_timeout)
 
     @property
@@ -133,7 +143,10 @@ class Connection:
         while True:
             event = self.dialogue.next_event()
             if isinstance(event, Reply):
-                self.last_seconds = self.budget.clock() - started
+                seconds = self.budget.clock() - started
+                self.last_seconds = seconds
+                self.slowest = max(self.slowest, seconds)
+                self.slow += seconds >= SLOW_REPLY
                 self.transcript.extend(reply_lines(event))
                 return event
             if isinstance(event, Closed):
@@ -149,7 +162,7 @@ class Connection:
             raise ProbeTimeout(f"no reply within {timeout:.1f} s (timed out)") from None
         except OSError as exc:
             self.closed = True
-            raise ConnectionLost(f"connection lost: {exc.strerror or exc}") from None
+            raise ConnectionLost(f"connection lost: {_why(exc)}") from None
 
     async def command(self, verb: str, argument: str = "") -> Reply:
         if self.dialogue.has_unread:
@@ -179,7 +192,7 @@ class Connection:
             raise ProbeTimeout("the server stopped reading (timed out)") from None
         except OSError as exc:
             self.closed = True
-            raise ConnectionLost(f"connection lost: {exc.strerror or exc}") from None
+            raise ConnectionLost(f"connection lost: {_why(exc)}") from None
 
     async def starttls(self, ctx: ssl.SSLContext, server_hostname: str | None) -> None:
         self.dialogue.start_tls()
@@ -195,7 +208,7 @@ class Connection:
             raise ConnectionLost(f"TLS handshake failed: {exc.reason or exc}") from None
         except OSError as exc:
             self.closed = True
-            raise ConnectionLost(f"TLS handshake failed: {exc.strerror or exc}") from None
+            raise ConnectionLost(f"TLS handshake failed: {_why(exc)}") from None
 
     async def quit(self) -> None:
         """QUIT politely (short timeout), then close; never raises."""
@@ -207,7 +220,7 @@ class Connection:
         await self.close()
 
     async def close(self) -> None:
-        if getattr(self, "_closing", False):
+        if self._closing:
             return
         self._closing = True
         self.closed = True

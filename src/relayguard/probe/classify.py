@@ -13,7 +13,7 @@ from relayguard.probe.dialogue import Reply
 
 class Outcome(StrEnum):
     ACCEPTED = "accepted"
-    RELAY_DENIED = "relay-denied"  # 5xx/454 with 5.7.x/4.7.1 or "relay ... denied"
+    RELAY_DENIED = "relay-denied"  # 5xx with 5.7.x, or "relay ... denied" (also 454)
     AUTH_REQUIRED = "auth-required"  # 530 / 5.7.0 authentication required
     TLS_REQUIRED = "tls-required"  # 530 "Must issue a STARTTLS command first"
     RECIPIENT_REJECTED = "recipient-rejected"  # user/domain validation ran first (5.1.1 ...)
@@ -51,7 +51,12 @@ UNANSWERED = frozenset(
 )
 
 _RELAY_WORDS = ("relay", "not permitted", "not allowed to send", "rcpthosts")
-_AUTH_WORDS = ("authentication required", "auth required", "must authenticate", "authenticate first")
+_AUTH_WORDS = (
+    "authentication required",
+    "auth required",
+    "must authenticate",
+    "authenticate first",
+)
 
 
 def classify_rcpt(reply: Reply) -> Outcome:
@@ -61,11 +66,11 @@ def classify_rcpt(reply: Reply) -> Outcome:
         return Outcome.ACCEPTED
     if code == 421:
         return Outcome.THROTTLED
-    text = reply.text.lower()
+    text = _words(reply.text)
     refused = _auth_or_tls(code, enhanced, text)
     if refused is not None:
         return refused
-    if any(w in text for w in _RELAY_WORDS) or enhanced.startswith(("5.7.", "4.7.1")):
+    if any(w in text for w in _RELAY_WORDS) or (code >= 500 and enhanced.startswith("5.7.")):
         return Outcome.RELAY_DENIED
     if code == 556 or enhanced in ("5.1.1", "5.1.2", "5.1.10", "4.1.1", "4.1.2", "5.1.0"):
         return Outcome.RECIPIENT_REJECTED
@@ -83,7 +88,7 @@ def classify_mail(reply: Reply) -> Outcome:
         return Outcome.ACCEPTED
     if code == 421:
         return Outcome.THROTTLED
-    refused = _auth_or_tls(code, enhanced, reply.text.lower())
+    refused = _auth_or_tls(code, enhanced, _words(reply.text))
     if refused is not None:
         return refused
     if code < 500:
@@ -95,10 +100,23 @@ def is_greylisting(reply: Reply) -> bool:
     """4xx that means "try again later" (greylisting, postscreen's first-session 450 4.3.2)."""
     if not 400 <= reply.code < 500 or reply.code == 421:
         return False
-    text = reply.text.lower()
+    text = _words(reply.text)
     return reply.enhanced in ("4.3.2", "4.7.0", "4.2.0", "4.7.1") or any(
         w in text for w in ("greylist", "graylist", "try again", "unavailable", "later")
     )
+
+
+def _words(text: str) -> str:
+    """The reply text in lower case without the ``<address>`` it echoes: the probe's own
+    addresses contain "relaytest", which must not read as "Relay access denied"."""
+    text = text.lower()
+    while "<" in text:
+        start = text.find("<")
+        end = text.find(">", start)
+        if end < 0:
+            break
+        text = text[:start] + text[end + 1 :]
+    return text
 
 
 def _auth_or_tls(code: int, enhanced: str, text: str) -> Outcome | None:
@@ -110,6 +128,8 @@ def _auth_or_tls(code: int, enhanced: str, text: str) -> Outcome | None:
 
 
 def _syntax(code: int, enhanced: str) -> bool:
-    return code in (500, 501) or enhanced in ("5.1.3", "5.1.7", "5.5.2", "5.5.4") or (
-        code == 553 and not enhanced
+    return (
+        code in (500, 501)
+        or enhanced in ("5.1.3", "5.1.7", "5.5.2", "5.5.4")
+        or (code == 553 and not enhanced)
     )

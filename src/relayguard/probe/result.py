@@ -21,6 +21,8 @@ SCHEMA: Final = "relayguard.probe/1"
 # Bounds on what is kept of the server's words: a line of a transcript, lines per transcript.
 PEER_LINE_LIMIT: Final = 300
 TRANSCRIPT_LINES: Final = 40
+# A reply slower than this many seconds is a tarpit sign (postscreen's greet wait is 6 s).
+SLOW_REPLY: Final = 5.0
 
 
 class Verdict(StrEnum):

@@ -20,12 +20,14 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from relayguard.probe.catalogue import BY_ID, CORE_TEST, Kind
+from relayguard.findings import Finding, Severity
+from relayguard.probe.catalogue import BY_ID, CORE_TEST, PLAN, Kind
 from relayguard.probe.classify import REFUSED, UNANSWERED, Outcome
 from relayguard.probe.result import Phase, Reason, ServiceResult, TestResult, Verdict
 
 # Refusals that show the relay policy itself ran (not just address validation).
 _POLICY_REFUSALS = frozenset({Outcome.RELAY_DENIED, Outcome.AUTH_REQUIRED, Outcome.REJECTED})
+RELAY_TESTS = tuple(t.id for t in PLAN if t.kind is Kind.RELAY)
 # Loopback sources tried for the comparison test, in order (none of them is 127.0.0.1).
 COMPARE_LOOPBACK = ("127.0.0.253", "127.0.0.254")
 # Reasons for an unanswered test, strongest first.
@@ -76,9 +78,9 @@ def counted_acceptances(service: ServiceResult) -> tuple[TestResult, ...]:
         if result.kind is not Kind.RELAY or result.outcome is not Outcome.ACCEPTED:
             continue
         test = BY_ID.get(result.test)
-        if test is not None and test.local_looking:
-            if _control(final, "C1", result.phase) not in REFUSED:
-                continue
+        local_looking = test is not None and test.local_looking
+        if local_looking and _control(final, "C1", result.phase) not in REFUSED:
+            continue
         counted.append(result)
     return tuple(counted)
 
@@ -93,7 +95,7 @@ def accept_all(service: ServiceResult, phase: Phase) -> bool:
 
 def decide(service: ServiceResult) -> Decision:
     """The verdict of one service."""
-    if not service.tests:
+    if all(t.outcome is Outcome.NOT_RUN for t in service.tests):
         return _no_tests(service)
     counted = counted_acceptances(service)
     if counted:
@@ -120,7 +122,9 @@ def _accepted(service: ServiceResult, counted: tuple[TestResult, ...]) -> Decisi
             counted,
         )
     n = len(counted)
-    what = f"{n} relay test{'s' if n != 1 else ''} accepted (first: {first.test}, {first.technique})"
+    what = (
+        f"{n} relay test{'s' if n != 1 else ''} accepted (first: {first.test}, {first.technique})"
+    )
     if service.proof is not None and service.proof.accepted:
         return Decision(
             Verdict.PROVEN,
@@ -135,6 +139,14 @@ def _refused(service: ServiceResult) -> Decision:
     final = latest(service.tests)
     relay = [r for r in final.values() if r.kind is Kind.RELAY]
     open_questions = [r.outcome for r in relay if r.outcome in UNANSWERED]
+    # A relay test of the catalogue with no result at all is as open as one not run.
+    for phase in service.phases:
+        seen = {r.test for r in relay if r.phase is phase}
+        open_questions += [Outcome.NOT_RUN for t in RELAY_TESTS if t not in seen]
+    # What stopped the tests: a control's timeout explains the relay tests left unrun.
+    causes = [r.outcome for r in final.values() if r.outcome in UNANSWERED]
+    if len(causes) < len(open_questions):
+        causes.append(Outcome.NOT_RUN)
     for result in relay:
         if result.outcome is Outcome.ACCEPTED:
             # An uncounted local-looking form: local delivery if unknown users are accepted
@@ -142,19 +154,22 @@ def _refused(service: ServiceResult) -> Decision:
             c1 = _control(final, "C1", result.phase)
             if c1 is not Outcome.ACCEPTED:
                 open_questions.append(c1 or Outcome.NOT_RUN)
+                causes.append(c1 or Outcome.NOT_RUN)
     if open_questions:
         for outcome, reason in _UNANSWERED_REASON:
-            if outcome in open_questions:
-                if reason is Reason.ERROR and service.out_of_time and service.slow_replies:
+            if outcome in causes:
+                if reason is Reason.ERROR and service.out_of_time:
                     reason = Reason.TARPIT
-                n = sum(1 for o in open_questions if o is outcome)
+                n = len(open_questions)
                 return Decision(
                     Verdict.INCONCLUSIVE,
                     reason,
                     f"{n} of {len(relay)} relay tests got no final answer ({outcome.value})",
                 )
     phases = service.phases
-    undecided = [p for p in phases if not _policy_ran(relay, p)]
+    undecided = [
+        p for p in phases if not _policy_ran(relay, p) and not _tls_deferred(relay, p, phases)
+    ]
     if undecided:
         return _why_undecided(relay, undecided[0])
     cores = [r.outcome for r in relay if r.test == CORE_TEST]
@@ -166,6 +181,17 @@ def _refused(service: ServiceResult) -> Decision:
         Verdict.CLOSED,
         Reason.AUTH_REQUIRED if auth else None,
         f"all {len(relay)} relay tests were refused ({names})",
+    )
+
+
+def _tls_deferred(relay: list[TestResult], phase: Phase, phases: list[Phase]) -> bool:
+    """Every test of a plaintext phase demanded STARTTLS, and the STARTTLS phase ran."""
+    mine = [r for r in relay if r.phase is phase]
+    return (
+        phase is Phase.PLAIN
+        and Phase.STARTTLS in phases
+        and bool(mine)
+        and all(r.outcome is Outcome.TLS_REQUIRED for r in mine)
     )
 
 
@@ -265,8 +291,10 @@ def comparison_source(service: ServiceResult, given: str | None) -> str | None:
 def needs_comparison(service: ServiceResult) -> bool:
     """An accepted test that is neither accept-all nor compared yet."""
     counted = counted_acceptances(service)
-    return bool(counted) and service.comparison is None and not all(
-        accept_all(service, r.phase) for r in counted
+    return (
+        bool(counted)
+        and service.comparison is None
+        and not all(accept_all(service, r.phase) for r in counted)
     )
 
 
@@ -277,3 +305,12 @@ def overall(services: list[ServiceResult]) -> tuple[Verdict, Reason | None]:
             if service.verdict is wanted:
                 return wanted, service.reason
     return Verdict.INCONCLUSIVE, Reason.ERROR
+
+
+def exit_code(verdict: Verdict, findings: list[Finding]) -> int:
+    """2 open/proven, 3 inconclusive, 1 closed with weaknesses (low or worse), 0 closed."""
+    if verdict in (Verdict.OPEN, Verdict.PROVEN):
+        return 2
+    if verdict is Verdict.INCONCLUSIVE:
+        return 3
+    return 1 if any(f.severity >= Severity.LOW for f in findings) else 0

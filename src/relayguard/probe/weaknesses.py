@@ -10,11 +10,9 @@ from typing import Final
 
 from relayguard.findings import Finding, Severity, Subject
 from relayguard.probe.greeting import auth_mechanisms, software_leak
-from relayguard.probe.result import Phase, Reason, ServiceResult, TestResult, Verdict
+from relayguard.probe.result import SLOW_REPLY, Phase, Reason, ServiceResult, TestResult, Verdict
 from relayguard.probe.verdict import accept_all, latest
 
-# A reply slower than this many seconds is a tarpit sign (postscreen's greet wait is 6 s).
-SLOW_REPLY: Final = 5.0
 _OLD_TLS: Final = frozenset({"SSLv2", "SSLv3", "TLSv1", "TLSv1.1"})
 _CLEAR_MECHANISMS: Final = frozenset({"PLAIN", "LOGIN"})
 SUBMISSION_PORTS: Final = frozenset({587, 465})
@@ -74,9 +72,11 @@ def _finding(
 
 
 def _evidence(result: TestResult) -> list[str]:
-    return [line for line in result.dialogue if line.startswith(("C: MAIL", "C: RCPT", "S: "))][
-        :12
-    ]
+    """The test's dialogue up to its RSET: [EHLO,] MAIL, RCPT and the replies."""
+    lines = list(result.dialogue)
+    if "C: RSET" in lines:
+        lines = lines[: lines.index("C: RSET")]
+    return lines[:12]
 
 
 def _relay(service: ServiceResult, subject: Subject) -> list[Finding]:
@@ -242,7 +242,7 @@ def _enumeration(service: ServiceResult, subject: Subject) -> list[Finding]:
     if vrfy is None:
         return []
     found: list[Finding] = []
-    if vrfy.known in (250, 251) and vrfy.unknown >= 500:
+    if 200 <= vrfy.known < 300 and vrfy.unknown >= 500:
         found.append(
             _finding(
                 "smtp-vrfy-enabled",

@@ -1,0 +1,119 @@
+"""``relayguard probe`` as a command: output, exit codes, argument checks, escaping."""
+
+from __future__ import annotations
+
+import json
+
+import click
+import pytest
+
+from relayguard.cli.probe import default_helo
+from relayguard.cli.probe import probe as command
+from tests.probe import hostile
+from tests.probe.hostile import Threaded
+from tests.probe.test_runner import no_dns
+
+FAST = ["--timeout", "2", "--retry-delay", "-1", "--backoff", "0"]
+
+
+def invoke(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    code = command.main(list(args), standalone_mode=False)
+    return code, capsys.readouterr().out
+
+
+def test_terminal_report_verdict_first(capsys: pytest.CaptureFixture[str]) -> None:
+    with Threaded(hostile.Server()) as server:
+        code, out = invoke(capsys, "127.0.0.1", "-p", str(server.port), *FAST)
+    lines = out.splitlines()
+    assert code == 1
+    assert lines[0] == " CLOSED  127.0.0.1 is not an open relay  exit 1"
+    assert lines[1] == f"  127.0.0.1:{server.port} closed: all 29 relay tests were refused (plain)"
+    tests = lines.index(f"Tests on 127.0.0.1:{server.port}  from 127.0.0.1, 5 connections")
+    assert lines[tests + 1] == f"  banner: 220 {hostile.HOST} ESMTP"
+    assert lines[tests + 5] == "  plain/R01      relay-denied        554 5.7.1   external recipient"
+    assert lines.index("Weaknesses") > tests + 33
+    assert "smtp-no-starttls" in out
+    assert "Offer STARTTLS with a real certificate" in out
+
+
+def test_json_report(capsys: pytest.CaptureFixture[str]) -> None:
+    with Threaded(hostile.OpenServer()) as server:
+        code, out = invoke(
+            capsys, "127.0.0.1", "-p", str(server.port), "--source-address", "127.0.0.2",
+            "--json", *FAST,
+        )  # fmt: skip
+    doc = json.loads(out)
+    assert code == 2
+    assert sorted(doc) == [
+        "error", "exit_code", "findings", "host", "mitigations", "reason", "schema", "seconds",
+        "services", "started", "verdict",
+    ]  # fmt: skip
+    assert (doc["schema"], doc["verdict"], doc["reason"], doc["exit_code"]) == (
+        "relayguard.probe/1", "open", None, 2,
+    )  # fmt: skip
+    [service] = doc["services"]
+    assert len(service["tests"]) == 32
+    first = service["tests"][0]
+    assert sorted(first) == [
+        "attempt", "code", "dialogue", "enhanced", "helo", "id", "kind", "outcome", "phase",
+        "recipient", "reply", "seconds", "sender", "source", "technique",
+    ]  # fmt: skip
+    assert service["comparison"]["source"] == "127.0.0.253"
+    assert [m["id"] for m in doc["mitigations"]][:2] == ["close-open-relay", "narrow-mynetworks"]
+
+
+class Nasty(hostile.Server):
+    banner = "220 mx.relay.test ESMTP \x1b[2J\x1b]0;pwned\x07[red]x[/red] \u202egnp.exe"
+
+    def rcpt(self, session: hostile.Session, address: str) -> str:
+        return f"554 5.7.1 no \x1b[31mway\x1b[0m <{address}>"
+
+
+def test_peer_text_is_escaped(capsys: pytest.CaptureFixture[str]) -> None:
+    with Threaded(Nasty()) as server:
+        code, out = invoke(capsys, "127.0.0.1", "-p", str(server.port), "-v", *FAST)
+    assert code == 1
+    assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+    assert "[red]x[/red] \\u202egnp.exe" in out
+    with Threaded(Nasty()) as server:
+        code, out = invoke(capsys, "127.0.0.1", "-p", str(server.port), "--json", *FAST)
+    doc = json.loads(out)
+    assert doc["services"][0]["banner"] == ["220 mx.relay.test ESMTP [red]x[/red] \\u202egnp.exe"]
+    assert doc["services"][0]["tests"][3]["reply"] == ("554 5.7.1 no way <relaytest@example.net>")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["h", "--source-address", "not-an-ip"], "'not-an-ip' is not an IP address"),
+        (["h", "--compare-source", "10.0.0.300"], "'10.0.0.300' is not an IP address"),
+        (["h", "--domain", "bad domain"], "'bad domain' is not a domain name"),
+        (["h", "--helo", "-x"], "'-x' is not a domain name"),
+        (["h", "--prove-to", "no-at-sign"], "'no-at-sign' is not a plain mailbox address"),
+        (["h", "--prove-to", "a b@example.com"], "is not a plain mailbox address"),
+        (["h", "--prove-to", "a@b>\r\nDATA"], "is not a plain mailbox address"),
+        (["h", "-4", "-6"], "-4 and -6 are exclusive"),
+        (["h", "-p", "0"], "0 is not in the range 1<=x<=65535"),
+    ],
+)  # fmt: skip
+def test_usage_errors(args: list[str], message: str) -> None:
+    with pytest.raises(click.UsageError) as caught:
+        command.main(args, standalone_mode=False)
+    assert message in caught.value.format_message()
+
+
+def test_unresolvable_host_is_exit_3(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    no_dns(monkeypatch, {})
+    code = command.main(["mx.nowhere.invalid", "--json"], standalone_mode=False)
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert code == 3
+    assert (doc["verdict"], doc["services"]) == ("inconclusive", [])
+    assert captured.err.startswith("relayguard: error: cannot resolve mx.nowhere.invalid")
+
+
+def test_default_helo_is_a_full_name() -> None:
+    name = default_helo()
+    assert "." in name and " " not in name
