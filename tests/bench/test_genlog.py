@@ -94,8 +94,21 @@ def test_every_line_has_the_syslog_envelope_and_time_order(
 def test_daemons_and_line_kinds_present(log: tuple[list[str], dict[str, object]]) -> None:
     lines, _ = log
     daemons = {ENVELOPE.match(line)["daemon"] for line in lines}  # type: ignore[index]
-    assert daemons == {"smtpd", "postscreen", "cleanup", "qmgr", "lmtp", "virtual", "local",
-                       "smtp", "bounce", "anvil", "pickup", "master", "postfix-script"}
+    assert daemons == {
+        "smtpd",
+        "postscreen",
+        "cleanup",
+        "qmgr",
+        "lmtp",
+        "virtual",
+        "local",
+        "smtp",
+        "bounce",
+        "anvil",
+        "pickup",
+        "master",
+        "postfix-script",
+    }
     text = "\n".join(lines)
     for needle in (
         "postfix/submission/smtpd[",
@@ -114,8 +127,9 @@ def test_daemons_and_line_kinds_present(log: tuple[list[str], dict[str, object]]
         "PASS OLD [",
     ):
         assert needle in text, needle
-    ipv6_clients = [ln for ln in lines if re.search(r"connect from \S+\[[0-9a-f:]+:[0-9a-f]+\]$",
-                                                    ln)]
+    ipv6_clients = [
+        ln for ln in lines if re.search(r"connect from \S+\[[0-9a-f:]+:[0-9a-f]+\]$", ln)
+    ]
     assert ipv6_clients
 
 
@@ -197,7 +211,7 @@ def test_compromised_account_incident(log: tuple[list[str], dict[str, object]]) 
         qid, _, rest = msg.partition(": ")
         if qid in spree_qids:
             nrcpt += int(rest.split("nrcpt=", 1)[1].split(" ", 1)[0])
-            sender_domain = rest[len("from=<"):].split(">", 1)[0].partition("@")[2]
+            sender_domain = rest[len("from=<") :].split(">", 1)[0].partition("@")[2]
             forged += sender_domain not in ("example.org", "example.net")
     assert nrcpt == 3_900
     assert 1_100 < forged < 1_300  # 85 % forged
