@@ -187,8 +187,10 @@ def test_submission_broken_relays_on_the_submission_port_only(lab: MailLab) -> N
 def test_trusted_source_relays_only_for_the_tester(lab: MailLab) -> None:
     lab.set_mode("trusted-source")
     assert lab.postconf("-h", "mynetworks").strip() == f"127.0.0.1/32, {TESTER_ADDRESS}/32"
+    mark = lab.mark()
     ok = lab.send(TESTER_ADDRESS, "me@outside.example", ["you@external.example"])
     assert [text(r) for r in ok.rcpt] == [QUEUED]
+    lab.wait_removed(ok.queue_ids, since=mark)  # leave an empty queue to the next test
     outsider = lab.send("127.0.0.2", "me@outside.example", ["user@external.example"])
     assert [text(r) for r in outsider.rcpt] == [DENIED]
 
@@ -202,30 +204,34 @@ def test_unknown_mode_is_refused(lab: MailLab) -> None:
 
 
 def test_queue_shows_a_deferred_message_and_flush_retries_it(lab: MailLab) -> None:
-    mark = lab.mark()
-    run = lab.send("127.0.0.5", ALICE, ["tempfail-me@mailbox8.example"], user=ALICE,
-                   password=ALICE_PW)  # fmt: skip
-    [qid] = run.queue_ids
-    deferred = f"{qid}: to=<tempfail-me@mailbox8.example>, relay=127.0.0.1[127.0.0.1]:"
-    lab.wait_for_log("status=deferred", since=mark)
-    # qmgr logs the deferral before it moves the file from "active" to "deferred": poll
-    deadline = time.monotonic() + 10
-    while (entries := lab.queue()) and entries[0]["queue_name"] != "deferred":
-        assert time.monotonic() < deadline, entries
-        time.sleep(0.05)
-    [entry] = entries
-    assert (entry["queue_id"], entry["queue_name"], entry["sender"]) == (qid, "deferred", ALICE)
-    [rcpt] = entry["recipients"]
-    assert rcpt["address"] == "tempfail-me@mailbox8.example"
-    assert rcpt["delay_reason"] == (
-        "host 127.0.0.1[127.0.0.1] said: 450 4.2.0 <tempfail-me@mailbox8.example>:"
-        " Mailbox temporarily unavailable (in reply to RCPT TO command)"
-    )
-    retry = lab.mark()
-    lab.flush()
-    line = lab.wait_for_log("status=deferred", since=retry)
-    assert message_of(line).startswith(deferred)
-    lab.purge()
+    try:
+        mark = lab.mark()
+        run = lab.send("127.0.0.5", ALICE, ["tempfail-me@mailbox8.example"], user=ALICE,
+                       password=ALICE_PW)  # fmt: skip
+        [qid] = run.queue_ids
+        deferred = f"{qid}: to=<tempfail-me@mailbox8.example>, relay=127.0.0.1[127.0.0.1]:"
+        lab.wait_for_log("status=deferred", since=mark)
+        # qmgr logs the deferral before it moves the file from "active" to "deferred": poll
+        deadline = time.monotonic() + 10
+        while (entries := [e for e in lab.queue() if e["queue_id"] == qid]) and entries[0][
+            "queue_name"
+        ] != "deferred":
+            assert time.monotonic() < deadline, entries
+            time.sleep(0.05)
+        [entry] = entries
+        assert (entry["queue_id"], entry["queue_name"], entry["sender"]) == (qid, "deferred", ALICE)
+        [rcpt] = entry["recipients"]
+        assert rcpt["address"] == "tempfail-me@mailbox8.example"
+        assert rcpt["delay_reason"] == (
+            "host 127.0.0.1[127.0.0.1] said: 450 4.2.0 <tempfail-me@mailbox8.example>:"
+            " Mailbox temporarily unavailable (in reply to RCPT TO command)"
+        )
+        retry = lab.mark()
+        lab.flush()
+        line = lab.wait_for_log("status=deferred", since=retry)
+        assert message_of(line).startswith(deferred)
+    finally:
+        lab.purge()  # never leave a deferred message to the tests that follow
     assert lab.queue() == []
 
 
