@@ -10,6 +10,7 @@ into a local mailbox.
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 
 from relayguard.errors import ConfigError
 
@@ -78,6 +79,7 @@ class TrustedNetworks:
         return any(addr.version == n.version and addr in n for n in self.networks)
 
 
+@lru_cache(maxsize=65536)
 def network_of(ip: str) -> str:
     """The /24 (IPv4) or /64 (IPv6) an address belongs to, as text; the IP itself if unparsable."""
     if ":" not in ip:

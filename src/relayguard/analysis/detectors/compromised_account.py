@@ -211,9 +211,13 @@ class CompromisedAccount(Detector):
             return
         ua = self._user(user)
         since = t - self.s.window
-        fails = [(ft, fip) for ft, fip in ua.fails if ft >= since]
+        # most logins follow no failure at all: only look closer when one is recent
+        recent_fail = bool(ua.fails) and ua.fails[-1][0] >= since
+        fails = [(ft, fip) for ft, fip in ua.fails if ft >= since] if recent_fail else []
         ip_state = self.ip_fails.get(ip) if ip else None
-        ip_recent = sum(1 for x in ip_state.times if x >= since) if ip_state else 0
+        ip_recent = 0
+        if ip_state is not None and ip_state.times and ip_state.times[-1] >= since:
+            ip_recent = sum(1 for x in ip_state.times if x >= since)
         net = network_of(ip) if ip else ""
         known_net = net in ua.networks
         verdict = self._judge(ip, net, ua, fails, ip_recent, since)
