@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
@@ -14,13 +13,14 @@ import click
 from relayguard import config as config_mod
 from relayguard.analysis.engine import Analyzer
 from relayguard.analysis.result import AnalysisResult
-from relayguard.errors import InputError
+from relayguard.errors import InputError, RelayguardError
 from relayguard.findings import ExitCode
 from relayguard.logs.envelope import FORMATS
 from relayguard.logs.events import EVENTS_SCHEMA
 from relayguard.logs.reader import LogReader
 from relayguard.logs.stats import InputStats
 from relayguard.report import json_report, terminal
+from relayguard.report.console import report_console, silence_stdout
 
 
 @click.command("analyze")
@@ -112,8 +112,12 @@ def analyze(
     result.errors = _input_errors(reader)
     try:
         _output(result, as_json=as_json, verbose=verbose, show_unparsed=show_unparsed)
+        sys.stdout.flush()
     except BrokenPipeError:  # `| head`: the reader left, the verdict still stands
-        _silence_stdout()
+        silence_stdout()
+    except OSError as exc:  # a full disk, a closed terminal: the report is lost, say so
+        silence_stdout()
+        raise RelayguardError(f"cannot write the report: {exc.strerror or exc}") from None
     for error in result.errors:
         click.echo(f"relayguard: error: {error}", err=True)
     return result.exit_code
@@ -133,11 +137,6 @@ def _input_errors(reader: LogReader) -> list[str]:
             )
     return errors
 
-
-def _silence_stdout() -> None:
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
 
 
 def _zone(name: str | None) -> ZoneInfo | None:
@@ -205,9 +204,7 @@ def _output(result: AnalysisResult, *, as_json: bool, verbose: bool, show_unpars
     if as_json:
         sys.stdout.write(json_report.dumps(result) + "\n")
         return
-    from rich.console import Console
-
-    console = Console(highlight=False)
+    console = report_console()
     terminal.render(result, console, verbose=verbose)
     if show_unparsed and result.input.unparsed_samples:
         from relayguard.report.sanitize import clean

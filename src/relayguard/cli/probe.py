@@ -194,8 +194,7 @@ def _output(result: ProbeResult, *, as_json: bool, verbose: bool) -> None:
 
         sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
         return
-    from rich.console import Console
-
     from relayguard.probe.render import render
+    from relayguard.report.console import report_console
 
-    render(result, Console(highlight=False), verbose=verbose)
+    render(result, report_console(), verbose=verbose)
