@@ -10,6 +10,7 @@ from relayguard.logs.events import Event
 from tests.analysis.factory import T0, ev, message, run
 
 HOUR = 3600.0
+LISA = "lisa@example.org"
 
 
 def indicators(result: object) -> list[tuple[str, str]]:
@@ -232,3 +233,31 @@ def test_attacks_alone_make_a_server_suspicious_never_abused() -> None:
     [brute] = [f for f in result.findings if f.subject.kind == "ip"]
     assert brute.severity == Severity.HIGH  # 500 failures: a heavy attack...
     assert result.verdict.value == "suspicious"  # ...but no sign mail is leaving
+
+
+def test_phone_retrying_an_old_password_from_the_office_is_not_a_compromise() -> None:
+    ip = "192.0.2.50"
+    events = []
+    for i in range(36):  # six days of logins from the office
+        events += message(T0 + i * 14400, f"H{i:09d}", ["p@partner.example"],
+                          user=LISA, sender=LISA, ip=ip)  # fmt: skip
+    t = T0 + 36 * 14400
+    for i in range(12):  # one failure every five minutes: the phone with the old password
+        events.append(ev(E.AUTH_FAILURE, t + i * 300, client_ip=ip, sasl_username=LISA))
+    events += message(t + 3700, "Q000000009", ["p@partner.example"], user=LISA,
+                      sender="lisa@example.org", ip=ip)  # fmt: skip
+    result = run(events)
+    assert [f.indicator for f in result.findings] == ["auth-bruteforce"]
+    assert result.verdict.value == "suspicious"
+
+
+def test_a_login_after_a_few_failures_with_nothing_sent_is_only_medium() -> None:
+    events = [
+        ev(E.AUTH_FAILURE, T0 + i, client_ip="203.0.113.7", sasl_username=f"u{i}@example.org")
+        for i in range(4)
+    ]
+    events.append(ev(E.AUTH_SUCCESS, T0 + 60, client_ip="203.0.113.7",
+                     sasl_username="test@example.org", queue_id=None))  # fmt: skip
+    [comp] = [f for f in run(events).findings if f.indicator == "compromised-account"]
+    assert comp.severity == Severity.MEDIUM
+    assert comp.details["how"] == "an attacking IP: 4 failed logins against 4 accounts"

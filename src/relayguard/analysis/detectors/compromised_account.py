@@ -220,7 +220,7 @@ class CompromisedAccount(Detector):
             ip_recent = sum(1 for x in ip_state.times if x >= since)
         net = network_of(ip) if ip else ""
         known_net = net in ua.networks
-        verdict = self._judge(ip, net, ua, fails, ip_recent, since)
+        verdict = self._judge(user, ip, net, ua, fails, ip_recent, since)
         if verdict is not None:
             how, severity = verdict
             if severity is None:
@@ -241,6 +241,7 @@ class CompromisedAccount(Detector):
 
     def _judge(
         self,
+        user: str,
         ip: str,
         net: str,
         ua: _UserAuth,
@@ -262,12 +263,17 @@ class CompromisedAccount(Detector):
             if fip:
                 failing[fip] = failing.get(fip, 0) + 1
         massive = n_user >= self.s.targeted_failures
+        ip_state = self.ip_fails.get(ip) if ip else None
+        if net in ua.networks and (ip_state is None or ip_state.users <= {user}):
+            # the owner's usual network, failing against this account only: a phone
+            # retrying an old password, not an attacker
+            return None
         if ip and (
             self._is_attacker(ip, since)
             or ip_recent >= self.attack_threshold
             or (n_user >= self.attack_threshold and failing.get(ip, 0) >= self.s.min_failures)
         ):
-            return "an attacking IP", Severity.CRITICAL
+            return self._attacker_how(ip), Severity.CRITICAL
         if net in ua.networks:
             return None  # the owner on a usual network: mistyping, or attacked from elsewhere
         attackers = [fip for fip in failing if self._is_attacker(fip, since)]
@@ -280,6 +286,13 @@ class CompromisedAccount(Detector):
         if attackers:
             return "after attacks from other IPs", None
         return "a new network after failed logins", None
+
+    def _attacker_how(self, ip: str) -> str:
+        st = self.ip_fails.get(ip)
+        if st is None:
+            return "an attacking IP"
+        accounts = f" against {len(st.users)} accounts" if len(st.users) > 1 else ""
+        return f"an attacking IP: {st.total} failed logins{accounts}"
 
     def _take_over(
         self,
@@ -369,6 +382,10 @@ class CompromisedAccount(Detector):
 
     # --- findings ------------------------------------------------------------------------
     def finish(self) -> list[Finding]:
+        for tk in self.takeovers.values():
+            if tk.messages == 0 and tk.failures < self.attack_threshold:
+                # a few failures, a login, and nothing sent: worth a look, not an alarm
+                tk.severity = min(tk.severity, Severity.MEDIUM)
         return [self._finding(user, tk) for user, tk in self.takeovers.items()]
 
     def _finding(self, user: str, tk: _Takeover) -> Finding:
