@@ -261,3 +261,27 @@ def test_a_login_after_a_few_failures_with_nothing_sent_is_only_medium() -> None
     [comp] = [f for f in run(events).findings if f.indicator == "compromised-account"]
     assert comp.severity == Severity.MEDIUM
     assert comp.details["how"] == "an attacking IP: 4 failed logins against 4 accounts"
+
+
+def test_a_message_put_back_by_a_content_filter_is_counted_once() -> None:
+    events = []
+    for i in range(260):  # erin's burst, then the same messages again from the filter on loopback
+        first, again = f"A{i:09d}", f"B{i:09d}"
+        mid = f"<m{i}@example.org>"
+        events += message(T0 + i, first, [f"v{i}@d{i}.example"], user="erin@example.org",
+                          sender="erin@example.org", ip="203.0.113.66")  # fmt: skip
+        events.insert(
+            -3, ev(E.MESSAGE_ID, T0 + i, "postfix/cleanup", queue_id=first, message_id=mid)
+        )
+        events += message(T0 + i + 1, again, [f"v{i}@d{i}.example"], sender="erin@example.org",
+                          ip="127.0.0.1")  # fmt: skip
+        events.insert(-3, ev(E.MESSAGE_ID, T0 + i + 1, "postfix-out/cleanup", queue_id=again,
+                             message_id=mid))  # fmt: skip
+    result = run(events)
+    assert result.traffic.external_recipients == 260
+    spikes = [
+        (f.subject.kind, f.subject.value)
+        for f in result.findings
+        if f.indicator == "outbound-spike"
+    ]
+    assert spikes == [("sasl_user", "erin@example.org")]

@@ -17,7 +17,7 @@ from relayguard.analysis.locality import (
     TrustedNetworks,
     domain_of,
 )
-from relayguard.analysis.messages import Correlator
+from relayguard.analysis.messages import Correlator, Message
 from relayguard.analysis.result import AnalysisResult, TrafficStats
 from relayguard.config import Config
 from relayguard.findings import Finding, verdict_for
@@ -28,6 +28,13 @@ from relayguard.logs.stats import InputStats
 _EXPIRE_EVERY = 1 << 16
 _MAX_TOP_KEYS = 50_000
 _TOP_N = 10
+_MAX_OUTBOUND_IDS = 200_000
+
+
+def _is_local_hop(ip: str, ctx: Context) -> bool:
+    return ip.startswith("127.") or ip == "::1" or ctx.trusted.contains(ip)
+
+
 _LOCAL_TABLE_HINTS = ("local recipient table", "virtual mailbox table", "mailbox unavailable")
 
 
@@ -72,6 +79,7 @@ class Analyzer:
             E.CLIENT: [c.on_client],
             E.AUTH_SUCCESS: [c.on_client, self._auth_success],
             E.PICKUP: [c.on_pickup],
+            E.MESSAGE_ID: [c.on_message_id],
             E.NDR: [c.on_ndr, self._ndr],
             E.REMOVED: [c.on_removed],
             E.AUTH_FAILURE: [self._auth_failure],
@@ -82,6 +90,9 @@ class Analyzer:
             for t in det.events:
                 table.setdefault(t, []).append(det.on_event)
         self.dispatch = table
+        # Message-IDs of mail already counted as outbound, to recognise the same message
+        # when a content filter or a second Postfix instance puts it back in the queue.
+        self._outbound_ids: dict[str, None] = {}
         self._last_time: float | None = None
 
     def feed_all(self, events: Iterable[Event]) -> None:
@@ -140,6 +151,10 @@ class Analyzer:
             return
         if not domain or domain in self.local.domains:
             return
+        if msg.external_recipients == 0 and self._reinjected(msg):
+            msg.reinjected = True
+        if msg.reinjected:
+            return
         tr.external_recipients += 1
         msg.external_recipients += 1
         top = self.top
@@ -153,6 +168,21 @@ class Analyzer:
                 top["client_ips"].add(msg.client_ip)
         for handle in self.recipient_handlers:
             handle(msg, ev, domain)
+
+    def _reinjected(self, msg: Message) -> bool:
+        """True for a message whose Message-ID was already counted going out and that came
+        back from a trusted or loopback client (amavis, a second instance's hand-off)."""
+        mid = msg.message_id
+        if not mid:
+            return False
+        ip = msg.client_ip
+        if mid in self._outbound_ids and ip is not None and _is_local_hop(ip, self.ctx):
+            return True
+        if len(self._outbound_ids) >= _MAX_OUTBOUND_IDS:
+            for old in list(self._outbound_ids)[: _MAX_OUTBOUND_IDS // 2]:
+                del self._outbound_ids[old]
+        self._outbound_ids[mid] = None
+        return False
 
     def finish(self, input_stats: InputStats | None = None) -> AnalysisResult:
         findings: list[Finding] = []

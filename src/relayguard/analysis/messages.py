@@ -26,12 +26,14 @@ class Message:
         "first_line",
         "host",
         "is_ndr",
+        "message_id",
         "nrcpt",
         "origin",
         "parent_client_ip",
         "parent_sasl_username",
         "queue_id",
         "recipients",
+        "reinjected",
         "sasl_username",
         "sender",
         "size",
@@ -52,6 +54,9 @@ class Message:
         self.recipients: set[str] = set()
         self.external_recipients = 0  # distinct external recipients seen so far
         self.is_ndr = False
+        self.message_id: str | None = None
+        # the same message again after a content filter / second instance: not new mail
+        self.reinjected = False
         self.parent_client_ip: str | None = None
         self.parent_sasl_username: str | None = None
         self.deferred = False
@@ -126,6 +131,11 @@ class Correlator:
         msg = self.get_or_create(ev)
         msg.origin = "smtpd"
         self._set_client(msg, ev)
+        return msg
+
+    def on_message_id(self, ev: Event) -> Message:
+        msg = self.get_or_create(ev)
+        msg.message_id = ev.message_id
         return msg
 
     def on_pickup(self, ev: Event) -> Message:
