@@ -47,11 +47,21 @@ class AnalyzeSettings:
 
 @dataclass(frozen=True, slots=True)
 class AuthBruteforceSettings:
-    window: int = _doc(HOUR, "Seconds over which SASL failures are counted.")
+    window: int = _doc(
+        HOUR,
+        "Seconds over which SASL failures from one IP, and on the whole server, are counted "
+        "(spraying against one username is judged over the whole input).",
+    )
     min_failures: int = _doc(10, "Failures from one client IP within the window to report it.")
     high_failures: int = _doc(100, "Failures from one IP at which the finding becomes high.")
     spray_min_ips: int = _doc(3, "Distinct IPs failing against one username to call it spraying.")
     spray_min_failures: int = _doc(10, "Failures against one username to call it spraying.")
+    server_min_failures: int = _doc(
+        300,
+        "Failures on the whole server within one window, from at least server_min_ips "
+        "addresses, that make a distributed brute force (each address may fail only once).",
+    )
+    server_min_ips: int = _doc(20, "Distinct addresses needed for a distributed brute force.")
 
 
 @dataclass(frozen=True, slots=True)

@@ -285,3 +285,20 @@ def test_a_message_put_back_by_a_content_filter_is_counted_once() -> None:
         if f.indicator == "outbound-spike"
     ]
     assert spikes == [("sasl_user", "erin@example.org")]
+
+
+def test_a_botnet_failing_once_per_address_is_a_distributed_brute_force() -> None:
+    def failures(n: int) -> list[Event]:
+        return [
+            ev(E.AUTH_FAILURE, T0 + i * 5, client_ip=f"198.18.{i // 250}.{i % 250 + 1}")
+            for i in range(n)
+        ]
+
+    [f] = run(failures(400)).findings
+    assert (f.indicator, f.subject.kind, f.severity) == ("auth-bruteforce", "host", Severity.HIGH)
+    assert (
+        f.title
+        == "distributed brute force: 400 failed SASL logins from 400 addresses within an hour"
+    )
+    assert run(failures(400)).verdict.value == "suspicious"
+    assert run(failures(250)).findings == []  # below 300 in an hour

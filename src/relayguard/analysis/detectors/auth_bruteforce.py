@@ -17,6 +17,7 @@ from relayguard.logs.events import Event
 
 _MAX_SESSIONS = 10_000
 _MAX_TRACKED_IPS = 100_000
+_MAX_WINDOW_IPS = 100_000
 _MAX_USERS_PER_IP = 50
 _MAX_IPS_PER_USER = 200
 
@@ -53,6 +54,8 @@ class AuthBruteforce(Detector):
         self.by_ip: dict[str, _IpState] = {}
         self.by_user: dict[str, _UserState] = {}
         self.forgotten = 0  # single-failure IPs dropped to bound memory
+        self.server = _ServerWindows()
+        self.host = ""
         # failure lines seen per live smtpd process, to reconcile with disconnect counters
         self.sessions: dict[tuple[str, int | None], int] = {}
 
@@ -86,8 +89,11 @@ class AuthBruteforce(Detector):
         self.by_ip = kept
 
     def _failure(self, ev: Event, n: int) -> None:
+        self.host = self.host or ev.host
         ip = ev.client_ip
         t = ev.time
+        if t is not None:
+            self.server.add(int(t // self.s.window), t, ip, n, ev.raw)
         if ip:
             st = self.by_ip.get(ip)
             if st is None:
@@ -121,8 +127,39 @@ class AuthBruteforce(Detector):
             elif ip:
                 us.more_ips = True
 
+    def _distributed(self) -> Finding | None:
+        w = self.server.peak()
+        if w is None or w.failures < self.s.server_min_failures:
+            return None
+        if len(w.ips) < self.s.server_min_ips:
+            return None  # a few busy addresses: their own findings say it
+        ips = f"more than {len(w.ips):,}" if len(w.ips) >= _MAX_WINDOW_IPS else f"{len(w.ips):,}"
+        return Finding(
+            indicator=self.indicator,
+            severity=Severity.HIGH,
+            subject=Subject("host", self.host or "mail server"),
+            title=(
+                f"distributed brute force: {w.failures:,} failed SASL logins from {ips} "
+                f"addresses within {_duration(self.s.window)}"
+            ),
+            first_seen=w.first,
+            last_seen=w.last,
+            count=w.failures,
+            evidence=w.evidence.lines(),
+            mitigations=["limit-auth-attempts", "ban-ip"],
+            details={
+                "failures_in_window": w.failures,
+                "addresses_in_window": len(w.ips),
+                "window_seconds": self.s.window,
+                "per_minute": _per_minute(w.failures, w.first, w.last),
+            },
+        )
+
     def finish(self) -> list[Finding]:
         out: list[Finding] = []
+        distributed = self._distributed()
+        if distributed is not None:
+            out.append(distributed)
         for ip, st in self.by_ip.items():
             if not st.triggered:
                 continue
@@ -178,6 +215,56 @@ class AuthBruteforce(Detector):
                 )
             )
         return out
+
+
+class _ServerWindows:
+    """Failures on the whole server per window, and the busiest window: a botnet that fails
+    once per address never reaches a per-IP threshold, but the server sees all of it."""
+
+    __slots__ = ("best", "current")
+
+    def __init__(self) -> None:
+        self.current: _Window | None = None
+        self.best: _Window | None = None
+
+    def add(self, index: int, t: float, ip: str | None, n: int, line: str) -> None:
+        w = self.current
+        if w is None or index != w.index:
+            self._close()
+            w = self.current = _Window(index, t)
+        w.failures += n
+        w.last = t
+        if ip and len(w.ips) < _MAX_WINDOW_IPS:
+            w.ips.add(ip)
+        w.evidence.add(line)
+
+    def _close(self) -> None:
+        w = self.current
+        if w is not None and (self.best is None or w.failures > self.best.failures):
+            self.best = w
+        self.current = None
+
+    def peak(self) -> _Window | None:
+        self._close()
+        return self.best
+
+
+class _Window:
+    __slots__ = ("evidence", "failures", "first", "index", "ips", "last")
+
+    def __init__(self, index: int, t: float) -> None:
+        self.index = index
+        self.first = self.last = t
+        self.failures = 0
+        self.ips: set[str] = set()
+        self.evidence = Evidence()
+
+
+def _duration(seconds: int) -> str:
+    if seconds % 3600 == 0:
+        hours = seconds // 3600
+        return "an hour" if hours == 1 else f"{hours} hours"
+    return f"{seconds} seconds"
 
 
 def _per_minute(n: int, first: float | None, last: float | None) -> float:
