@@ -625,3 +625,11 @@ def test_fill_leaves_other_placeholders() -> None:
         mitigations.fill(step, {"<login>": "alice@lab.test"})
         == "postconf -e 'x' && grep -F 'user=<alice@lab.test>' <queue_id> <ip>"
     )
+
+
+def test_a_filled_ipv6_ban_uses_ip6tables() -> None:
+    step = "iptables -I INPUT -s <ip> -j DROP"
+    assert mitigations.fill(step, {"<ip>": "2001:db8::bad"}) == (
+        "ip6tables -I INPUT -s 2001:db8::bad -j DROP"
+    )
+    assert mitigations.fill(step, {"<ip>": "192.0.2.9"}) == "iptables -I INPUT -s 192.0.2.9 -j DROP"

@@ -868,6 +868,9 @@ def fill_for(findings: Iterable[Finding]) -> Fill:
 
 def fill(step: str, values: dict[str, str]) -> str:
     """``step`` with the placeholders in ``values`` replaced; the others stay as they are."""
+    ip = values.get("<ip>")
+    if ip is not None and ":" in ip:  # an IPv6 address needs the IPv6 firewall
+        step = step.replace("iptables -I INPUT -s <ip>", "ip6tables -I INPUT -s <ip>")
     for placeholder, value in values.items():
         step = step.replace(placeholder, value)
     return step

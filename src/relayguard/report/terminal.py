@@ -258,7 +258,9 @@ def _input(stats: InputStats, console: Console) -> None:
     console.print(grid)
     if stats.lines_unparsed:
         n = _plural(stats.lines_unparsed, "line")
-        console.print(Text(f"{n} not understood: run with --show-unparsed", style="yellow"))
+        # with --show-unparsed the samples are printed after the report
+        hint = "shown at the end" if stats.unparsed_samples else "run with --show-unparsed"
+        console.print(Text(f"{n} not understood: {hint}", style="yellow"))
     if stats.lines_bad_timestamp:
         n = _plural(stats.lines_bad_timestamp, "line")
         text = f"{n} with an unreadable timestamp: given the previous line's time"
