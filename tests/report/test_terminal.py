@@ -355,7 +355,7 @@ def test_compromised_report_exact_lines() -> None:
         "Sources  /var/log/mail.log",
         "Lines    1,500 read, 1,490 parsed, 0 empty, 10 not understood, 2 bad timestamps",
         "By MTA   postfix 1,490",
-        "10 lines not understood: run with --show-unparsed",
+        "10 lines not understood: shown at the end",
         "2 lines with an unreadable timestamp: given the previous line's time",
         "I1  CRITICAL  Account alice@lab.test was broken into and sends spam",
         "    subjects: sasl_user:alice@lab.test, ip:127.0.0.66",
