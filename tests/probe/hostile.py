@@ -403,3 +403,48 @@ class Threaded:
         assert self._stop is not None
         self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(10)
+
+
+class WeirdBanner(Server):
+    """Breaks the reply syntax in its banner, then still reads commands (and QUIT)."""
+
+    banner = "999-weird"
+
+
+class NulReply(Server):
+    """A NUL byte in the reply to MAIL; still reads commands afterwards."""
+
+    def mail(self, session: Session, address: str) -> str:
+        return "250 2.1.0 O\0k"
+
+
+class LongLine(Server):
+    """An EHLO reply line of 3000 bytes (over the line bound); still reads commands."""
+
+    async def respond(
+        self, session: Session, verb: str, arg: str, writer: asyncio.StreamWriter
+    ) -> bool | None:
+        if verb == "EHLO":
+            await self.send(writer, f"250-{HOST}", "250 " + "X" * 3000)
+            return None
+        return await super().respond(session, verb, arg, writer)
+
+
+class Crashing(Server):
+    """Like an smtpd that dies at start: the first connection is closed without a banner,
+    later ones are accepted and never answered (Postfix's master throttling the service)."""
+
+    async def serve(
+        self, session: Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        if len(self.sessions) > 1:
+            await reader.read()  # silent until the client leaves
+
+
+class ClosesAtOnce(Server):
+    """Every connection is accepted and closed at once, without a banner."""
+
+    async def serve(
+        self, session: Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        return

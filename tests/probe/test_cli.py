@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 
 import click
 import pytest
 
+from relayguard.cli import main
 from relayguard.cli.probe import default_helo
 from relayguard.cli.probe import probe as command
 from tests.probe import hostile
@@ -90,6 +94,8 @@ def test_peer_text_is_escaped(capsys: pytest.CaptureFixture[str]) -> None:
         (["h", "--domain", "bad domain"], "'bad domain' is not a domain name"),
         (["h", "--helo", "-x"], "'-x' is not a domain name"),
         (["h", "--prove-to", "no-at-sign"], "'no-at-sign' is not a plain mailbox address"),
+        (["h", "--prove-to", "a@b@c"], "'a@b@c' is not a plain mailbox address"),
+        (["h", "--prove-to", "@b"], "'@b' is not a plain mailbox address"),
         (["h", "--prove-to", "a b@example.com"], "is not a plain mailbox address"),
         (["h", "--prove-to", "a@b>\r\nDATA"], "is not a plain mailbox address"),
         (["h", "-4", "-6"], "-4 and -6 are exclusive"),
@@ -117,3 +123,124 @@ def test_unresolvable_host_is_exit_3(
 def test_default_helo_is_a_full_name() -> None:
     name = default_helo()
     assert "." in name and " " not in name
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Through ``relayguard.cli.main``: errors become one stderr line and exit 3."""
+    code = main(["probe", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_help_tells_the_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(capsys, "--help")[0] == 0
+    with pytest.raises(SystemExit):
+        command.main(["--help"], prog_name="probe")
+    text = " ".join(capsys.readouterr().out.split())
+    assert (
+        "EHLO name. Default: this host's name if it is fully qualified (has a dot), else "
+        "relayguard.invalid." in text
+    )
+    assert (
+        "Default: 127.0.0.253 when a loopback --source-address probes a loopback target, "
+        "else none." in text
+    )
+
+
+@pytest.mark.parametrize(
+    ("hostname", "helo"),
+    [("box", "relayguard.invalid"), ("localhost.localdomain", "relayguard.invalid"),
+     ("mx1.example.com", "mx1.example.com")],
+)  # fmt: skip
+def test_default_helo_matches_the_help(
+    monkeypatch: pytest.MonkeyPatch, hostname: str, helo: str
+) -> None:
+    monkeypatch.setattr(socket, "gethostname", lambda: hostname)
+    assert default_helo() == helo
+
+
+def test_automatic_comparison_source_is_said(capsys: pytest.CaptureFixture[str]) -> None:
+    with Threaded(hostile.OpenServer()) as server:
+        code, out = invoke(
+            capsys, "127.0.0.1", "-p", str(server.port), "--source-address", "127.0.0.2", *FAST
+        )
+    assert code == 2
+    assert (
+        " comparison from 127.0.0.253: chosen automatically (another loopback address); "
+        "name one with --compare-source"
+    ) in " ".join(out.split())  # (the console wraps at 80 columns)
+    assert "\n  plain/R01 from 127.0.0.253 accepted" in out
+
+
+def test_named_comparison_refused_is_closed(capsys: pytest.CaptureFixture[str]) -> None:
+    with Threaded(hostile.TrustingServer()) as server:
+        code, out = invoke(
+            capsys, "127.0.0.1", "-p", str(server.port), "--source-address", "127.0.0.77",
+            "--compare-source", "127.0.0.2", *FAST,
+        )  # fmt: skip
+    lines = out.splitlines()
+    assert code == 1  # closed, with the no-STARTTLS weakness
+    assert lines[0] == " CLOSED  127.0.0.1 is not an open relay  exit 1"
+    assert " ".join(out.split()).startswith(
+        f"CLOSED 127.0.0.1 is not an open relay exit 1 127.0.0.1:{server.port} closed: relays "
+        "only for the probing address 127.0.0.77 (trusted): the same test (R01) from 127.0.0.2 "
+        "was refused (relay-denied 554) Tests on"
+    )
+    assert "  plain/R01 from 127.0.0.2 relay-denied        554 5.7.1   external recipient" in lines
+    assert "chosen automatically" not in out
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_closed_pipe_keeps_the_exit_code(as_json: bool) -> None:
+    with Threaded(hostile.OpenServer()) as server:
+        argv = [sys.executable, "-c", "from relayguard.cli import run; run()", "probe",
+                "127.0.0.1", "-p", str(server.port), "--source-address", "127.0.0.2",
+                *FAST]  # fmt: skip
+        proc = subprocess.Popen(
+            argv + (["--json"] if as_json else []),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()  # the reader (`| head`) is gone before the report is written
+        err = proc.stderr.read()
+        proc.stderr.close()
+        code = proc.wait(60)
+    assert (code, err) == (2, b"")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--source-address", "8.8.8.8"], "8.8.8.8 is not an address of this host"),
+        (["--compare-source", "8.8.4.4"], "8.8.4.4 is not an address of this host"),
+        (["--source-address", "::1"],
+         "the source and the target families differ: --source-address ::1 is IPv6, 127.0.0.1 "
+         "is IPv4"),
+        (["-4", "--source-address", "::1"], "-4 conflicts with the IPv6 --source-address ::1"),
+        (["--source-address", "127.0.0.2", "--compare-source", "::1"],
+         "the source and the target families differ: --compare-source ::1 is IPv6, 127.0.0.1 "
+         "is IPv4"),
+    ],
+)  # fmt: skip
+def test_unusable_source_fails_before_any_connection(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    with Threaded(hostile.OpenServer()) as server:
+        code, out, err = run_cli(capsys, "127.0.0.1", "-p", str(server.port), *args, *FAST)
+    assert (code, out, err) == (3, "", f"relayguard: error: {message}\n")
+    assert server.sessions == []
+
+
+def test_nothing_tested_is_said(capsys: pytest.CaptureFixture[str]) -> None:
+    with Threaded(hostile.WeirdBanner()) as server:
+        code, out = invoke(capsys, "127.0.0.1", "-p", str(server.port), *FAST)
+    lines = out.splitlines()
+    assert code == 3
+    assert (
+        lines[1] == f"  127.0.0.1:{server.port} inconclusive/error: not an SMTP reply line: "
+        "999-weird"
+    )
+    assert f"Tests on 127.0.0.1:{server.port}  from 127.0.0.1, 1 connection" in lines
+    assert "No weaknesses found." not in lines
+    assert lines[-1] == "Nothing was tested: no weaknesses could be looked for."

@@ -107,9 +107,12 @@ def test_wire_form() -> None:
 
 # (chunks, the RemoteProtocolError message)
 BAD = [
-    ([b"hello\r\n"], "not an SMTP reply line: b'hello'"),
-    ([b"120 early\r\n"], "not an SMTP reply line: b'120 early'"),
-    ([b"2500 x\r\n"], "not an SMTP reply line: b'2500 x'"),
+    ([b"hello\r\n"], "not an SMTP reply line: hello"),
+    ([b"120 early\r\n"], "not an SMTP reply line: 120 early"),
+    ([b"2500 x\r\n"], "not an SMTP reply line: 2500 x"),
+    # the server's words as sanitised text, never a Python bytes repr
+    ([b"999-weird\r\n"], "not an SMTP reply line: 999-weird"),
+    ([b"\x1b[2Jx\xff\ty\r\n"], "not an SMTP reply line: x\\xff\\x09y"),
     ([b"250-a\r\n251 b\r\n"], "reply code changed from 250 to 251 inside one reply"),
     ([b"220 a\x00b\r\n"], "NUL byte in a reply"),
     ([b"220 " + b"x" * 3000], "reply line longer than 2048 bytes"),

@@ -538,3 +538,90 @@ def test_resolve_only_the_named_host(
 def test_resolve_refuses_a_family_mismatch() -> None:
     with pytest.raises(TargetError, match="does not match the address family"):
         asyncio.run(resolve(ProbeOptions(host="::1", family=4)))
+
+
+# -- protocol errors end politely -------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("server", "error", "commands"),
+    [
+        (hostile.WeirdBanner(), "not an SMTP reply line: 999-weird", ["QUIT"]),
+        (hostile.NulReply(), "NUL byte in a reply",
+         ["EHLO probe.example.com", "MAIL FROM:<probe@example.org>", "QUIT"]),
+        (hostile.LongLine(), "reply line longer than 2048 bytes",
+         ["EHLO probe.example.com", "QUIT"]),
+    ],
+)  # fmt: skip
+def test_protocol_error_still_quits(server: Server, error: str, commands: list[str]) -> None:
+    result = run(server)
+    service = result.services[0]
+    assert (result.verdict, result.reason, result.exit_code) == (
+        Verdict.INCONCLUSIVE,
+        Reason.ERROR,
+        3,
+    )
+    assert service.errors == [error]
+    assert service.source == "127.0.0.1"  # the connection was made, from this address
+    assert [s.commands for s in server.sessions] == [commands]
+
+
+def test_timeout_still_quits() -> None:
+    server = hostile.Tarpit()
+    run(server, command_timeout=0.3)
+    assert [s.commands for s in server.sessions] == [["QUIT"]]
+
+
+# -- a crashing smtpd is not a tarpit -----------------------------------------------------------
+@pytest.mark.parametrize(
+    ("server", "closed", "why"),
+    [
+        (hostile.Crashing(), 1,
+         "the server closed 1 connection before sending a banner and never greeted: its SMTP "
+         "service may be failing (see its logs); nothing was tested"),
+        (hostile.ClosesAtOnce(), 2,
+         "the server closed 2 connections before sending a banner and never greeted: its SMTP "
+         "service may be failing (see its logs); nothing was tested"),
+    ],
+)  # fmt: skip
+def test_connections_closed_before_the_banner_are_an_error(
+    server: Server, closed: int, why: str
+) -> None:
+    result = run(server, command_timeout=0.3)
+    service = result.services[0]
+    assert (result.verdict, result.reason, result.exit_code) == (
+        Verdict.INCONCLUSIVE,
+        Reason.ERROR,
+        3,
+    )
+    assert (service.closed_before_banner, service.why) == (closed, why)
+    assert "smtp-tarpit" not in [f.indicator for f in result.findings]
+    assert service.source == "127.0.0.1"
+
+
+# -- the comparison from a named address --------------------------------------------------------
+@pytest.mark.parametrize(
+    ("compare", "verdict", "reason", "exit_code", "chosen"),
+    [
+        ("127.0.0.2", Verdict.CLOSED, None, 0, True),
+        (None, Verdict.INCONCLUSIVE, Reason.TRUSTED_SOURCE, 3, False),  # automatic: only likely
+    ],
+)
+def test_refused_comparison_from_a_named_address_is_closed(
+    compare: str | None, verdict: Verdict, reason: Reason | None, exit_code: int, chosen: bool
+) -> None:
+    server = hostile.TrustingServer()
+    server.extensions = ("PIPELINING", "STARTTLS")  # no smtp-no-starttls finding (exit 0)
+    result = run(server, source_address="127.0.0.77", compare_source=compare, starttls=False)
+    service = result.services[0]
+    assert (result.verdict, result.reason, result.exit_code) == (verdict, reason, exit_code)
+    assert service.comparison is not None
+    assert service.comparison_chosen is chosen
+    assert (service.comparison.source, service.comparison.outcome) == (
+        compare or "127.0.0.253",
+        Outcome.RELAY_DENIED,
+    )
+    assert "relay-trusted-source" in [f.indicator for f in result.findings]
+    if chosen:
+        assert service.why == (
+            "relays only for the probing address 127.0.0.77 (trusted): the same test (R01) "
+            "from 127.0.0.2 was refused (relay-denied 554)"
+        )

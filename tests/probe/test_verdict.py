@@ -44,7 +44,7 @@ def service(
         plain |= {f"starttls/{i}": tls for i in RELAY_IDS}
     tests = [result(k, given.pop(k, v)) for k, v in plain.items()]
     tests += [result(k, v) for k, v in given.items()]
-    options = {"address": "198.51.100.25", "port": 25, "source": "203.0.113.5"} | kw
+    options: dict[str, Any] = {"address": "198.51.100.25", "port": 25, "source": "203.0.113.5"} | kw
     return ServiceResult(tests=tests, **options)
 
 

@@ -26,7 +26,7 @@ def found(**kw: Any) -> dict[str, str]:
     return {f.indicator: f.severity.label for f in findings_for(ServiceResult(**options))}
 
 
-CASES = [
+CASES: list[tuple[dict[str, Any], dict[str, str]]] = [
     ({}, {}),
     ({"extensions": {Phase.PLAIN: {"PIPELINING": ""}}}, {"smtp-no-starttls": "medium"}),
     # implicit TLS needs no STARTTLS

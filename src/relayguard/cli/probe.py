@@ -10,6 +10,8 @@ import click
 
 from relayguard.probe import ProbeOptions, run
 from relayguard.probe.result import ProbeResult
+from relayguard.probe.runner import check_sources
+from relayguard.report.console import report_console, silence_stdout
 
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_")
 _ADDRESS_BAD = frozenset(' <>()[],;:\\"')
@@ -35,9 +37,9 @@ def _name(_ctx: click.Context, param: click.Parameter, value: str | None) -> str
 def _mailbox(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is None:
         return None
-    local, at, domain = value.rpartition("@")
+    local, at, domain = value.partition("@")
     printable = all("!" <= ch <= "~" for ch in value)
-    if not (at and local and domain and printable) or _ADDRESS_BAD & set(value):
+    if not (at and local and domain and printable) or _ADDRESS_BAD & set(value) or "@" in domain:
         raise click.BadParameter(f"{value!r} is not a plain mailbox address", param=param)
     return value
 
@@ -70,7 +72,8 @@ def default_helo() -> str:
     callback=_ip,
     metavar="IP",
     help="A second local address: when relaying is accepted, repeat the test from it to tell "
-    "an open relay from a trusted source.",
+    "an open relay from a trusted source (refused there: closed to outsiders). Default: "
+    "127.0.0.253 when a loopback --source-address probes a loopback target, else none.",
 )
 @click.option(
     "--domain",
@@ -84,7 +87,13 @@ def default_helo() -> str:
     metavar="DOMAIN",
     help="A domain the server receives mail for (controls). Default: from its banner name.",
 )
-@click.option("--helo", callback=_name, metavar="NAME", help="EHLO name (default: this host).")
+@click.option(
+    "--helo",
+    callback=_name,
+    metavar="NAME",
+    help="EHLO name. Default: this host's name if it is fully qualified (has a dot), else "
+    "relayguard.invalid.",
+)
 @click.option("--no-starttls", is_flag=True, help="Do not repeat the tests after STARTTLS.")
 @click.option(
     "--prove-to",
@@ -181,8 +190,13 @@ def probe(
         backoff=backoff,
         retry_delay=retry_delay,
     )
+    check_sources(options)  # a TargetError: one line, exit 3, nothing contacted
     result = run(options)
-    _output(result, as_json=as_json, verbose=verbose)
+    try:
+        _output(result, as_json=as_json, verbose=verbose)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `| head`: the reader left, the verdict still stands
+        silence_stdout()
     if result.error:
         click.echo(f"relayguard: error: {result.error}", err=True)
     return result.exit_code
@@ -195,6 +209,5 @@ def _output(result: ProbeResult, *, as_json: bool, verbose: bool) -> None:
         sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
         return
     from relayguard.probe.render import render
-    from relayguard.report.console import report_console
 
     render(result, report_console(), verbose=verbose)

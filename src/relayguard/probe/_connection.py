@@ -27,6 +27,9 @@ from relayguard.probe.result import SLOW_REPLY, peer_text, reply_lines
 READ_SIZE: Final = 16 * 1024
 # QUIT is a courtesy: its reply is not worth more than a few seconds.
 QUIT_TIMEOUT: Final = 5.0
+# QUIT after a protocol error or a timeout: written raw, the reply not read, only waited for.
+QUIT_GRACE: Final = 1.0
+QUIT_DRAIN_BYTES: Final = 4 * READ_SIZE
 CLOSE_TIMEOUT: Final = 2.0
 
 
@@ -211,13 +214,36 @@ class Connection:
             raise ConnectionLost(f"TLS handshake failed: {_why(exc)}") from None
 
     async def quit(self) -> None:
-        """QUIT politely (short timeout), then close; never raises."""
-        if not self.closed:
+        """QUIT politely (short timeout), then close; never raises.
+
+        After a protocol error or a timeout the dialogue sends nothing more, so QUIT goes out
+        as raw bytes; closing waits briefly for the server to hang up, because closing with
+        unread data resets the connection and may drop the QUIT.
+        """
+        if not self.closed and not self.dialogue.tls_pending:
             with contextlib.suppress(Exception):
-                saved = self.command_timeout
-                self.command_timeout = min(saved, QUIT_TIMEOUT)
-                await self.command("QUIT")
+                if self.dialogue.can_send:
+                    self.command_timeout = min(self.command_timeout, QUIT_TIMEOUT)
+                    await self.command("QUIT")
+                else:
+                    await self._raw_quit()
         await self.close()
+
+    async def _raw_quit(self) -> None:
+        grace = min(QUIT_GRACE, self.budget.deadline - self.budget.clock())
+        if grace <= 0:
+            return
+        self.transcript.append("C: QUIT")
+        self.writer.write(b"QUIT\r\n")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        await asyncio.wait_for(self.writer.drain(), grace)
+        dropped = 0
+        while dropped < QUIT_DRAIN_BYTES:
+            chunk = await asyncio.wait_for(self.reader.read(READ_SIZE), deadline - loop.time())
+            if not chunk:
+                break
+            dropped += len(chunk)
 
     async def close(self) -> None:
         if self._closing:

@@ -57,6 +57,7 @@ async def check_rate(sp: Sessions) -> None:
     served = refused = 0
     started = sp.budget.clock()
     for _ in range(sp.o.rate_connections):
+        conn = None
         try:
             conn = await Connection.open(
                 sp.s.address, sp.s.port, source=sp.o.source_address,
@@ -67,13 +68,17 @@ async def check_rate(sp: Sessions) -> None:
             sp.s.connections += 1
             banner = await conn.read_reply()
         except OutOfTime:
+            if conn is not None:
+                await conn.close()
             raise
         except (ProbeTimeout, ConnectionLost, RemoteProtocolError, TargetError):
             refused += 1
+            if conn is not None:
+                await conn.quit()
             break
         if banner.code != 220:
             refused += 1
-            await conn.close()
+            await conn.quit()
             break
         served += 1
         await conn.quit()

@@ -110,9 +110,7 @@ class ServiceProbe(Sessions):
                 except ProbeTimeout as exc:
                     self.s.errors.append(str(exc))
                     stop(Outcome.NO_REPLY)
-                    if conn is not None:
-                        self.account(conn)
-                        await conn.close()
+                    await self.done(conn)
                     return done
                 except ConnectionLost as exc:
                     self.s.errors.append(str(exc))
@@ -128,9 +126,7 @@ class ServiceProbe(Sessions):
                 except (RemoteProtocolError, TargetError) as exc:
                     self.s.errors.append(str(exc))
                     stop(Outcome.NOT_RUN)
-                    if conn is not None:
-                        self.account(conn)
-                        await conn.close()
+                    await self.done(conn)
                     return done
                 pending.pop(0)
                 record(result)
@@ -264,4 +260,5 @@ class ServiceProbe(Sessions):
             self.s.errors.append(f"comparison from {source}: {exc}")
             result = self._result(test, first.phase, 1, Outcome.CONNECTION_LOST)
         self.s.comparison = replace(result, source=source)
+        self.s.comparison_chosen = self.o.compare_source is not None
         await self.done(conn)

@@ -81,8 +81,20 @@ class Sessions:
                 s.tls.append(TlsInfo(phase=Phase.TLS, error=str(exc)))
             raise
         s.connections += 1
+        if s.source is None and source is None:
+            s.source = conn.local_address  # known even when no banner comes
         try:
             await self.greet(conn, phase)
+        except ConnectionLost:
+            if conn.dialogue.awaiting == "CONNECT":
+                s.closed_before_banner += 1
+            self.account(conn)
+            await conn.close()
+            raise
+        except Exception:
+            self.account(conn)
+            await conn.quit()
+            raise
         except BaseException:
             self.account(conn)
             await conn.close()

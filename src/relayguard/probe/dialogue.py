@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from relayguard.probe._errors import LocalProtocolError, RemoteProtocolError
+from relayguard.report.sanitize import clean
 
 # RFC 5321 4.5.3.1.5 caps a reply line at 512 octets with CRLF; real servers (long Exchange and
 # Gmail texts) stay well under 2048, which also stops a 10 MB one-line "banner" after 2 KB.
@@ -142,6 +143,15 @@ class Dialogue:
         return self._received
 
     @property
+    def can_send(self) -> bool:
+        """A command may follow: no error, no reply awaited, no TLS handshake due."""
+        return self._error is None and self.awaiting is None and not self._tls_pending
+
+    @property
+    def tls_pending(self) -> bool:
+        return self._tls_pending
+
+    @property
     def has_unread(self) -> bool:
         """Bytes arrived that belong to no completed reply yet."""
         return bool(self._buf or self._lines)
@@ -189,7 +199,8 @@ class Dialogue:
             self._fail("NUL byte in a reply")
         head, sep = line[:3], line[3:4]
         if not (head.isdigit() and head[:1] in b"2345" and sep in (b"", b" ", b"-")):
-            self._fail(f"not an SMTP reply line: {line[:40]!r}")
+            shown = clean(line[:40].decode("utf-8", "backslashreplace"), 40)
+            self._fail(f"not an SMTP reply line: {shown}")
         code = int(head)
         if self._lines and code != self._code:
             self._fail(f"reply code changed from {self._code} to {code} inside one reply")

@@ -76,7 +76,8 @@ def _verdict(result: ProbeResult, console: Console) -> None:
 def _tests(service: ServiceResult, console: Console, verbose: bool) -> None:
     title = Text(f"Tests on {service.name}", style="bold")
     title.append(f"  from {clean(service.source or '?', 60)}", style="dim")
-    title.append(f", {service.connections} connections", style="dim")
+    n = service.connections
+    title.append(f", {n} connection{'s' if n != 1 else ''}", style="dim")
     console.print(title)
     for banner in service.banner[:3]:
         console.print(Text("  banner: " + clean(banner, 200), style="dim"))
@@ -102,6 +103,14 @@ def _tests(service: ServiceResult, console: Console, verbose: bool) -> None:
             console.print(Text("      " + clean(envelope, DIALOGUE_LIMIT), style="dim"))
             for said in r.dialogue:
                 console.print(Text("      " + clean(said, DIALOGUE_LIMIT)))
+    if service.comparison is not None and not service.comparison_chosen:
+        console.print(
+            Text(
+                f"  comparison from {clean(service.comparison.source or '?', 45)}: chosen "
+                "automatically (another loopback address); name one with --compare-source",
+                style="dim",
+            )
+        )
     for error in service.errors:
         console.print(Text("  note: " + clean(error, 300), style="dim"))
     console.print()
@@ -109,7 +118,10 @@ def _tests(service: ServiceResult, console: Console, verbose: bool) -> None:
 
 def _findings(result: ProbeResult, console: Console) -> None:
     if not result.findings:
-        console.print("No weaknesses found.")
+        if any(s.banner_code is not None for s in result.services):
+            console.print("No weaknesses found.")
+        else:
+            console.print("Nothing was tested: no weaknesses could be looked for.")
         return
     console.print(Text("Weaknesses", style="bold"))
     for f in result.findings:

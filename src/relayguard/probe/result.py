@@ -162,11 +162,13 @@ class ServiceResult:
     tls: list[TlsInfo] = field(default_factory=list)
     tests: list[TestResult] = field(default_factory=list)
     comparison: TestResult | None = None
+    comparison_chosen: bool = False  # --compare-source named the comparison's address
     vrfy: VrfyResult | None = None
     help_lines: tuple[str, ...] = ()
     proof: ProofResult | None = None
     rate: RateResult | None = None
     connections: int = 0
+    closed_before_banner: int = 0  # connections the server accepted, then closed unanswered
     slowest_reply: float = 0.0
     slow_replies: int = 0
     out_of_time: bool = False  # the total budget ran out
@@ -205,10 +207,12 @@ class ServiceResult:
             "tls": [t.to_json() for t in self.tls],
             "tests": [t.to_json() for t in self.tests],
             "comparison": self.comparison.to_json() if self.comparison else None,
+            "comparison_chosen": self.comparison_chosen,
             "vrfy": _vrfy_json(self.vrfy),
             "proof": _proof_json(self.proof),
             "rate": _rate_json(self.rate),
             "connections": self.connections,
+            "closed_before_banner": self.closed_before_banner,
             "slowest_reply_seconds": round(self.slowest_reply, 3),
             "slow_replies": self.slow_replies,
             "out_of_time": self.out_of_time,

@@ -17,7 +17,9 @@ module sequences the catalogue over connections, keeping the safety rules of WEA
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -32,7 +34,53 @@ from relayguard.probe.result import ProbeResult, Verdict
 from relayguard.probe.verdict import exit_code, overall
 from relayguard.probe.weaknesses import findings_for
 
-__all__ = ["ProbeOptions", "probe", "resolve", "run"]
+__all__ = ["ProbeOptions", "check_sources", "probe", "resolve", "run"]
+
+# getaddrinfo's "the name exists, but not in this family" (absent on some systems).
+_NO_ADDRESS = frozenset(
+    getattr(socket, name) for name in ("EAI_NODATA", "EAI_ADDRFAMILY") if hasattr(socket, name)
+)
+
+
+def _version(ip: str) -> int:
+    return 6 if ":" in ip else 4
+
+
+def check_sources(options: ProbeOptions) -> None:
+    """Refuse, before any connection, local addresses this host cannot use or whose family
+    cannot reach the target; raises :class:`TargetError` with a one-line reason."""
+    given = [("--source-address", options.source_address),
+             ("--compare-source", options.compare_source)]  # fmt: skip
+    named = [(flag, ip) for flag, ip in given if ip]
+    try:
+        literal: int | None = ipaddress.ip_address(options.host.strip("[]")).version
+    except ValueError:
+        literal = None
+    for flag, ip in named:
+        version = _version(ip)
+        if options.family is not None and options.family != version:
+            raise TargetError(f"-{options.family} conflicts with the IPv{version} {flag} {ip}")
+        if literal is not None and literal != version:
+            raise TargetError(
+                f"the source and the target families differ: {flag} {ip} is IPv{version}, "
+                f"{options.host} is IPv{literal}"
+            )
+    if len(named) == 2 and _version(named[0][1]) != _version(named[1][1]):
+        raise TargetError("--source-address and --compare-source are of different families")
+    for _flag, ip in named:
+        _bindable(ip)
+
+
+def _bindable(ip: str) -> None:
+    family = socket.AF_INET6 if _version(ip) == 6 else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.bind((ip, 0))
+    except OSError as exc:
+        if exc.errno == errno.EADDRNOTAVAIL:
+            raise TargetError(f"{ip} is not an address of this host") from None
+        why = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise TargetError(f"cannot use {ip} as a source address: {why}") from None
 
 
 async def resolve(options: ProbeOptions) -> list[str]:
@@ -53,6 +101,12 @@ async def resolve(options: ProbeOptions) -> list[str]:
             options.host, None, family=family, type=socket.SOCK_STREAM
         )
     except (socket.gaierror, UnicodeError) as exc:
+        source = options.source_address
+        if source and isinstance(exc, socket.gaierror) and exc.errno in _NO_ADDRESS:
+            raise TargetError(
+                f"the source and the target families differ: {options.host} has no "
+                f"IPv{_version(source)} address for --source-address {source}"
+            ) from None
         raise TargetError(f"cannot resolve {options.host}: {exc}") from None
     found: dict[str, None] = {}
     for info in infos:
@@ -72,6 +126,7 @@ async def probe(
     t0 = clock()
     budget = Budget(options.total_timeout, clock)
     try:
+        check_sources(options)
         addresses = await resolve(options)
     except TargetError as exc:
         return ProbeResult(

@@ -95,6 +95,8 @@ def accept_all(service: ServiceResult, phase: Phase) -> bool:
 
 def decide(service: ServiceResult) -> Decision:
     """The verdict of one service."""
+    if service.closed_before_banner and service.banner_code is None:
+        return _no_banner(service)
     if all(t.outcome is Outcome.NOT_RUN for t in service.tests):
         return _no_tests(service)
     counted = counted_acceptances(service)
@@ -112,6 +114,16 @@ def _accepted(service: ServiceResult, counted: tuple[TestResult, ...]) -> Decisi
             "the server accepts every recipient, even an unknown local user and an "
             "unresolvable domain: acceptance at RCPT proves nothing without a message",
             counted,
+        )
+    if refused_from_chosen_source(service):
+        c = service.comparison
+        assert c is not None
+        return Decision(
+            Verdict.CLOSED,
+            None,
+            f"relays only for the probing address {service.source} (trusted): the same test "
+            f"({c.test}) from {c.source} was refused ({c.outcome.value}"
+            f"{f' {c.code}' if c.code else ''})",
         )
     if likely_trusted(service):
         return Decision(
@@ -211,6 +223,16 @@ def _why_undecided(relay: list[TestResult], phase: Phase) -> Decision:
     return Decision(Verdict.INCONCLUSIVE, reason, f"{why} ({phase.value})")
 
 
+def _no_banner(service: ServiceResult) -> Decision:
+    n = service.closed_before_banner
+    return Decision(
+        Verdict.INCONCLUSIVE,
+        Reason.ERROR,
+        f"the server closed {n} connection{'s' if n != 1 else ''} before sending a banner and "
+        "never greeted: its SMTP service may be failing (see its logs); nothing was tested",
+    )
+
+
 def _no_tests(service: ServiceResult) -> Decision:
     code = service.banner_code
     if code == 421:
@@ -228,6 +250,16 @@ def _no_tests(service: ServiceResult) -> Decision:
 
 
 # -- the source address ---------------------------------------------------------------------
+def refused_from_chosen_source(service: ServiceResult) -> bool:
+    """The comparison from the address the user named (``--compare-source``) was refused.
+
+    That address is the outside view asked for: the server relays only for the probing
+    address. The automatic loopback address proves nothing alike (mynetworks may cover it).
+    """
+    c = service.comparison
+    return service.comparison_chosen and c is not None and c.outcome in REFUSED
+
+
 def likely_trusted(service: ServiceResult) -> bool:
     """Whether the server likely trusts the probe's own address (mynetworks and the like).
 

@@ -11,7 +11,7 @@ from typing import Final
 from relayguard.findings import Finding, Severity, Subject
 from relayguard.probe.greeting import auth_mechanisms, software_leak
 from relayguard.probe.result import SLOW_REPLY, Phase, Reason, ServiceResult, TestResult, Verdict
-from relayguard.probe.verdict import accept_all, latest
+from relayguard.probe.verdict import accept_all, latest, refused_from_chosen_source
 
 _OLD_TLS: Final = frozenset({"SSLv2", "SSLv3", "TLSv1", "TLSv1.1"})
 _CLEAR_MECHANISMS: Final = frozenset({"PLAIN", "LOGIN"})
@@ -104,6 +104,22 @@ def _relay(service: ServiceResult, subject: Subject) -> list[Finding]:
                 source_address=service.source,
                 proven=proven,
                 message_id=service.proof.message_id if proven and service.proof else None,
+            )
+        ]
+    if service.verdict is Verdict.CLOSED and refused_from_chosen_source(service):
+        c = service.comparison
+        assert c is not None
+        return [
+            _finding(
+                "relay-trusted-source",
+                Severity.INFO,
+                subject,
+                f"{service.name} relayed for {service.source}, which it trusts, and refused "
+                f"the same test from {c.source}",
+                [],
+                ["test-relay"],
+                source_address=service.source,
+                comparison=c.outcome.value,
             )
         ]
     if service.reason is Reason.TRUSTED_SOURCE:
@@ -327,6 +343,17 @@ def _banner(service: ServiceResult, subject: Subject) -> list[Finding]:
     ]
 
 
+def _slow_title(service: ServiceResult) -> str:
+    if not service.slow_replies:
+        return f"{service.name} did not answer in time: a tarpit or an overloaded server"
+    n = service.slow_replies
+    return (
+        f"{service.name} answers slowly (slowest reply {service.slowest_reply:.1f} s, {n} "
+        f"repl{'ies' if n != 1 else 'y'} over {SLOW_REPLY:.0f} s): a tarpit or an overloaded "
+        "server"
+    )
+
+
 def _timing(service: ServiceResult, subject: Subject) -> list[Finding]:
     found: list[Finding] = []
     if service.slow_replies or service.reason is Reason.TARPIT:
@@ -335,9 +362,7 @@ def _timing(service: ServiceResult, subject: Subject) -> list[Finding]:
                 "smtp-tarpit",
                 Severity.INFO,
                 subject,
-                f"{service.name} answers slowly (slowest reply {service.slowest_reply:.1f} s, "
-                f"{service.slow_replies} over {SLOW_REPLY:.0f} s): a tarpit or an overloaded "
-                "server",
+                _slow_title(service),
                 [],
                 [],
                 slowest_reply_seconds=round(service.slowest_reply, 3),
