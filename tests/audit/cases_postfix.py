@@ -241,7 +241,39 @@ CASES += [
         None,
         {},
         VERSION,
-        [("PF-06", H, "main.cf:mynetworks"), ("PF-04", M, "main.cf:mynetworks")],
+        [("PF-06", H, "main.cf:mynetworks")],  # PF-04 joins it (details.rules)
+    ),
+    (
+        "pf04-cidr-table-open",
+        "mynetworks = cidr:/etc/postfix/nets.cidr\n",
+        None,
+        {"/etc/postfix/nets.cidr": "127.0.0.0/8 x\n0.0.0.0/0 x\n"},
+        VERSION,
+        [("PF-04", C, "main.cf:mynetworks")],
+    ),
+    (
+        "pf04-inline-table-open",
+        "mynetworks = 127.0.0.0/8, inline:{ 0.0.0.0/0=x }\n",
+        None,
+        {},
+        VERSION,
+        [("PF-04", C, "main.cf:mynetworks")],
+    ),
+    (
+        "pf04-hash-table-unevaluated",
+        "mynetworks = hash:/etc/postfix/nets\n",
+        None,
+        {"/etc/postfix/nets": "0.0.0.0/0 x\n"},
+        VERSION,
+        [("PF-04", M, "main.cf:mynetworks")],
+    ),
+    (
+        "pf04-private-16-and-hostname",
+        "mynetworks = 127.0.0.0/8 192.168.0.0/16 [::1]/128 example.com\n",
+        None,
+        {},
+        VERSION,
+        [("PF-04", M, "main.cf:mynetworks")],
     ),
     (
         "pf04-private-12",
@@ -298,7 +330,7 @@ CASES += [
         None,
         {},
         VERSION,
-        [("PF-06", H, "main.cf:mynetworks"), ("PF-04", M, "main.cf:mynetworks")],
+        [("PF-06", H, "main.cf:mynetworks")],  # PF-04 joins it (details.rules)
     ),
     (
         "pf06-proxy-protocol",
@@ -484,7 +516,6 @@ CASES += [
         VERSION,
         [
             ("PF-06", H, "main.cf:mynetworks"),
-            ("PF-04", M, "main.cf:mynetworks"),
             ("PF-28", M, "main.cf:postscreen_access_list"),
         ],
     ),
@@ -684,4 +715,45 @@ CASES += [
     ),
     ("pf27-old-release", "", None, {}, (3, 7, 11), []),
     ("pf27-unknown-version", "", None, {}, None, []),
+    # PF-29: Postfix refuses the configuration
+    (
+        "pf29-o-value-with-blank",
+        "",
+        SMTP + SUBMISSION_HEAD + "  -o syslog_name=postfix/submission\n"
+        "  -o smtpd_tls_security_level=encrypt\n  -o smtpd_sasl_auth_enable=yes\n"
+        "  -o smtpd_recipient_restrictions=permit_sasl_authenticated,check_client_access "
+        "static:OK\n",
+        {},
+        VERSION,
+        [("PF-29", H, "master.cf:submission/inet")],  # not PF-11: its fix keeps the stray word
+    ),
+    (
+        "pf29-o-long-form-is-fine",
+        "",
+        SMTP
+        + SUBMISSION_HEAD
+        + SUBMISSION_OPTS.replace(
+            "-o smtpd_recipient_restrictions=permit_sasl_authenticated,reject",
+            "-o { smtpd_recipient_restrictions = permit_sasl_authenticated, reject }",
+        ),
+        {},
+        VERSION,
+        [],
+    ),
+    (
+        "pf29-macro-loop-self",
+        "mynetworks = $mynetworks\n",
+        None,
+        {},
+        VERSION,
+        [("PF-29", H, "main.cf:mynetworks")],
+    ),
+    (
+        "pf29-macro-loop-pair",
+        "a = $b\nb = ${a}\nc = $$a $b_x\n",
+        None,
+        {},
+        VERSION,
+        [("PF-29", H, "main.cf:a"), ("PF-29", H, "main.cf:b")],
+    ),
 ]

@@ -22,7 +22,7 @@ def test_trap_text_report(relayguard: Any) -> None:
     run = relayguard("audit", "--config-dir", str(TRAP), "--mail-version", "3.9.1")
     assert run.code == 2
     lines = run.out.splitlines()
-    assert lines[0] == "relayguard audit: ABUSED (1 critical, 1 info)"
+    assert lines[0] == "relayguard audit: UNSAFE (1 critical, 1 info)"
     assert "CRITICAL PF-11  master.cf:submission/smtpd_recipient_restrictions" in lines
     assert (
         f"  > {TRAP}/master.cf:8: -o smtpd_recipient_restrictions=permit_sasl_authenticated,"
@@ -116,18 +116,19 @@ def test_missing_master_cf_is_exit_3(relayguard: Any, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("extra", "code"),
+    ("extra", "code", "headline"),
     [
-        ("", 0),  # only low/info findings
-        ("relay_domains = example.org\n", 1),  # PF-08 medium
-        ("mynetworks = 0.0.0.0/0\n", 2),  # PF-04 critical
+        ("", 0, "OK"),  # only low/info findings
+        ("relay_domains = example.org\n", 1, "NEEDS FIXES"),  # PF-08 medium
+        ("mynetworks = 0.0.0.0/0\n", 2, "UNSAFE"),  # PF-04 critical
     ],
 )
-def test_exit_codes(relayguard: Any, tmp_path: Path, extra: str, code: int) -> None:
+def test_exit_codes(relayguard: Any, tmp_path: Path, extra: str, code: int, headline: str) -> None:
     (tmp_path / "main.cf").write_text((TRAP / "main.cf").read_text() + extra)
     (tmp_path / "master.cf").write_text("smtp inet n - y - - smtpd\n")
     run = relayguard("audit", "--config-dir", str(tmp_path), "--mail-version", "3.9.1")
     assert run.code == code, run.out
+    assert run.out.split(" (", 1)[0] == f"relayguard audit: {headline}"
 
 
 def test_postconf_inputs_and_exim_together(relayguard: Any, tmp_path: Path) -> None:
@@ -149,3 +150,85 @@ def test_postconf_inputs_and_exim_together(relayguard: Any, tmp_path: Path) -> N
     ]
     assert doc["inputs"]["exim"] == {"config": str(DATA / "exim-hardened.conf")}
     assert doc["postfix"]["config_directory"] == "/etc/postfix"
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b"\x7fELF\x02\x01\x01\x00\x00\x00", "binary content (NUL bytes)"),
+        (bytes(range(128, 256)) * 4, "binary content (not text)"),
+        (b"", "empty file"),
+        (b"root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n",
+         "no Exim option, named list, ACL or 'begin' section found"),
+        (b"PATH=/usr/bin\nfoo = bar\n", "no Exim option, named list, ACL or 'begin' section found"),
+    ],
+)  # fmt: skip
+def test_not_an_exim_config_is_exit_3(
+    relayguard: Any, tmp_path: Path, content: bytes, why: str
+) -> None:
+    path = tmp_path / "exim.conf"
+    path.write_bytes(content)
+    run = relayguard("audit", "--exim-config", str(path))
+    assert (run.code, run.out) == (3, "")
+    assert run.err == f"relayguard: error: Exim config {path}: not an Exim configuration: {why}\n"
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["primary_hostname = mx.example.org\n", "begin acl\n", "domainlist local_domains = @\n"],
+)
+def test_minimal_exim_configs_are_audited(relayguard: Any, tmp_path: Path, content: str) -> None:
+    path = tmp_path / "exim.conf"
+    path.write_text(content)
+    assert relayguard("audit", "--exim-config", str(path)).code != 3
+
+
+def test_json_error_is_still_one_json_object(relayguard: Any, tmp_path: Path) -> None:
+    run = relayguard("audit", "--config-dir", str(tmp_path / "nowhere"), "--json")
+    message = f"config dir {tmp_path / 'nowhere'}: not a directory"
+    assert run.code == 3
+    assert json.loads(run.out) == {
+        "schema": "relayguard.audit/1", "verdict": None, "exit_code": 3, "error": message,
+    }  # fmt: skip
+    assert run.err == f"relayguard: error: {message}\n"
+
+
+def _write(tmp_path: Path, main: str, master: str) -> str:
+    (tmp_path / "main.cf").write_text(main)
+    (tmp_path / "master.cf").write_text(master)
+    return str(tmp_path)
+
+
+def test_empty_master_cf_is_not_a_silent_clean(relayguard: Any, tmp_path: Path) -> None:
+    directory = _write(tmp_path, (TRAP / "main.cf").read_text(), "")
+    warning = (
+        f"{tmp_path}/master.cf: no smtpd service: this Postfix receives no SMTP mail, so no "
+        "relay rule was checked per service (is it the right master.cf?)"
+    )
+    run = relayguard("audit", "--config-dir", directory, "--mail-version", "3.9.1", "--json")
+    assert run.json["warnings"] == [warning]
+    text = relayguard("audit", "--config-dir", directory, "--mail-version", "3.9.1")
+    assert text.out.splitlines()[-1] == f"warning: {warning}"
+
+
+def test_misspelled_parameter_and_indented_first_line_are_warned(
+    relayguard: Any, tmp_path: Path
+) -> None:
+    main = "  mynetworks = 0.0.0.0/0\n" + (TRAP / "main.cf").read_text()
+    main += "smtpd_relay_restrictoins = permit_mynetworks, reject_unauth_destination\n"
+    directory = _write(tmp_path, main, "smtp inet n - y - - smtpd\n")
+    run = relayguard("audit", "--config-dir", directory, "--mail-version", "3.9.1", "--json")
+    warnings = run.json["warnings"]
+    assert warnings[0] == f"{tmp_path}/main.cf, line 1: ignored: starts with whitespace"
+    assert warnings[1].startswith(f"{tmp_path}/main.cf:23: ")
+    assert warnings[1].endswith("; did you mean smtpd_relay_restrictions?")
+    assert len(warnings) == 2
+
+
+def test_fix_script_comments_out_the_alternative_after_or(relayguard: Any, tmp_path: Path) -> None:
+    main = (TRAP / "main.cf").read_text() + "mynetworks = 127.0.0.0/8 172.17.0.0/16\n"
+    directory = _write(tmp_path, main, "smtp inet n - y - - smtpd\n")
+    run = relayguard("audit", "--config-dir", directory, "--mail-version", "3.9.1", "--fix")
+    script = run.out.splitlines()
+    assert f"postconf -c {tmp_path} -e 'mynetworks = [::1]/128 127.0.0.0/8'" in script
+    assert f"# EDIT: postconf -c {tmp_path} -e 'smtpd_upstream_proxy_protocol = haproxy'" in script

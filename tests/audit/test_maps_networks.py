@@ -16,6 +16,8 @@ FILES = {
     "/m/wide.cidr": "[::]/0 OK\n",
     "/m/access": "10 OK\nexample.org REJECT spam\n",
     "/m/rbl": "192.0.2.1 250\n",
+    "/m/nets.cidr": "127.0.0.0/8 x\n# open\n0.0.0.0/0 x\nif !/x/\n10.0.0.0/8 x\nendif\n::1/128 x\n",
+    "/m/nets.txt": "0.0.0.0/0 x\n",
 }
 
 
@@ -64,10 +66,22 @@ def test_permit_actions(action: str, permit: bool) -> None:
         ("10.0.0.0/8 172.17.0.0/16", [Severity.MEDIUM, Severity.MEDIUM]),
         ("172.20.5.0/24 192.168.1.0/24", [None, None]),
         ("::1/128", [Severity.MEDIUM]),
-        ("hash:/etc/postfix/network_table", [Severity.INFO]),
+        # compiled and network tables cannot be read: medium "not evaluated", never silence
+        ("hash:/etc/postfix/network_table", [Severity.MEDIUM]),
+        (
+            "lmdb:/etc/postfix/nets ldap:/etc/postfix/ldap-nets.cf",
+            [Severity.MEDIUM, Severity.MEDIUM],
+        ),
+        ("cidr:/m/nets.cidr", [None, Severity.CRITICAL, Severity.MEDIUM, None]),
+        ("texthash:/m/nets.txt", [Severity.CRITICAL]),
+        ("cidr:/m/missing.cidr", [Severity.MEDIUM]),
+        ("inline:{ 0.0.0.0/0=x, 127.0.0.1=y }", [Severity.CRITICAL, None]),
+        ("static:OK", [Severity.CRITICAL]),
+        ("192.168.0.0/16 10.1.0.0/16 192.168.7.0/24", [Severity.MEDIUM, Severity.MEDIUM, None]),
         ("/m/missing", [Severity.INFO]),
         ("!192.168.1.5 192.168.1.0/24", [None, None]),
-        ("mail.example.org", [Severity.INFO]),
+        ("mail.example.org", [Severity.MEDIUM]),
+        ("$mynetworks", [Severity.INFO]),
     ],
 )
 def test_classify(value: str, severities: list[Severity | None]) -> None:

@@ -205,3 +205,16 @@ def test_postconf_p_errors() -> None:
     with pytest.raises(ConfigSyntaxError) as caught:
         parse_postconf_p("smtpd_relay_restrictions = x\n", "p.txt")
     assert str(caught.value) == "p.txt, line 1: want service/type/parameter = value"
+
+
+def test_master_cf_stray_arguments_of_smtpd() -> None:
+    text = (
+        "smtp inet n - y - - smtpd -v -n name -o a=b c d\n"
+        "local unix - n n - - local x\n"
+        "2525 inet n - y - - smtpd -o { e = f g }\n"
+    )
+    smtp, local, alt = parse_master_cf(text, "master.cf").services
+    assert [(s.token, s.line, s.after) for s in smtp.stray] == [
+        ("c", 1, "-o a=b"), ("d", 1, "-o a=b"),
+    ]  # fmt: skip
+    assert (local.stray, alt.stray, alt.overrides["e"].value) == ((), (), "f g")

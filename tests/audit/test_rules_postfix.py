@@ -188,3 +188,65 @@ def test_pf11_fix_for_loopback_submission_name() -> None:
         "postconf -c /tmp/lab/etc -P "
         "127.0.0.1:2587/inet/smtpd_recipient_restrictions=permit_sasl_authenticated,reject"
     ]]  # fmt: skip
+
+
+def _above_low(*args: object, **kwargs: object) -> list[Finding]:
+    return [f for f in audit(*args, **kwargs) if f.severity >= Severity.LOW]
+
+
+def test_mynetworks_table_that_cannot_be_read_says_how_to_check_it() -> None:
+    (finding,) = _above_low("mynetworks = 127.0.0.0/8, lmdb:/etc/postfix/nets\n")
+    assert finding.title == (
+        "mynetworks could not be evaluated: lmdb:/etc/postfix/nets lmdb: table: its members "
+        "cannot be read from the configuration; check with 'postmap -q 192.0.2.1 "
+        "lmdb:/etc/postfix/nets' (an answer means that client may relay)"
+    )
+    assert finding.details["fix"][0] == (
+        "# check: postmap -q 192.0.2.1 lmdb:/etc/postfix/nets (any answer: that client relays)"
+    )
+
+
+def test_mynetworks_entries_private_16_and_host_name() -> None:
+    (finding,) = _above_low("mynetworks = 127.0.0.0/8 192.168.0.0/16 [::1]/128 example.com\n")
+    assert [(e["entry"], e["severity"]) for e in finding.details["entries"]] == [
+        ("192.168.0.0/16", "medium"),
+        ("example.com", "medium"),
+    ]
+    assert finding.details["fix"] == ["postconf -e 'mynetworks = 127.0.0.0/8 [::1]/128'"]
+
+
+def test_mynetworks_cidr_entries_name_their_table() -> None:
+    files = {"/etc/postfix/nets.cidr": "127.0.0.0/8 x\n0.0.0.0/0 x\n"}
+    (finding,) = _above_low("mynetworks = cidr:/etc/postfix/nets.cidr\n", files=files)
+    assert finding.title == (
+        "mynetworks trusts 0.0.0.0/0 (in cidr:/etc/postfix/nets.cidr): the whole Internet may relay"
+    )
+
+
+def test_pf04_and_pf06_on_one_value_are_one_finding() -> None:
+    (finding,) = _above_low("mynetworks = 127.0.0.0/8, 10.0.0.0/8\n")
+    assert (finding.details["rule"], finding.severity) == ("PF-06", Severity.HIGH)
+    assert finding.details["rules"] == ["PF-04", "PF-06"]
+    assert finding.details["entries"] == [
+        {"entry": "10.0.0.0/8", "severity": "medium", "why": "a container/bridge network: behind "
+         "a proxy or NAT every client gets its gateway address"},
+    ]  # fmt: skip
+
+
+def test_findings_about_a_service_that_cannot_start_give_way_to_pf29() -> None:
+    master = (
+        "smtp inet n - y - - smtpd\n"
+        "submission inet n - y - - smtpd\n  -o smtpd_sasl_auth_enable=yes\n"
+        "  -o smtpd_recipient_restrictions=permit_sasl_authenticated,check_client_access "
+        "static:OK\n"
+    )
+    base = HARDENED_MAIN.replace("smtpd_tls_security_level = may\n", "")
+    found = [
+        (f.details["rule"], f.subject.value, f.details["services"])
+        for f in _above_low("", master, base=base)
+    ]
+    # the no-STARTTLS finding on smtp stays; those about submission alone give way
+    assert found == [
+        ("PF-29", "master.cf:submission/inet", ["submission/inet"]),
+        ("PF-23", "main.cf:smtpd_tls_security_level", ["smtp/inet"]),
+    ]

@@ -172,7 +172,7 @@ class MailLab:
         self.check_banner(self.submission_port, since=0)
         self.startup_seconds = time.monotonic() - started
 
-    def check_banner(self, port: int, timeout: float = 10.0, since: int | None = None) -> None:
+    def check_banner(self, port: int, timeout: float = 30.0, since: int | None = None) -> None:
         """Wait for a 220 banner: smtpd validates its configuration only when it starts.
 
         With ``since`` (a log mark), a ``fatal:`` logged after it fails at once.
@@ -253,7 +253,7 @@ class MailLab:
         self._write_config()
         mark = self.mark()
         self.run("postfix", "reload")
-        self.wait_for_log(r"postfix/master\[\d+\]: reload -- ", timeout=10, since=mark)
+        self.wait_for_log(r"postfix/master\[\d+\]: reload -- ", timeout=30, since=mark)
         self.check_banner(self.smtp_port, since=mark)
         self.check_banner(self.submission_port, since=mark)
 

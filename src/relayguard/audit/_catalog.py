@@ -228,6 +228,14 @@ RULES: dict[str, Rule] = {
             ("block-relay-probers",),
         ),
         _R(
+            "PF-29",
+            "postfix-will-not-start",
+            "A configuration Postfix refuses (a stray smtpd argument, a $name that expands to "
+            "itself) stops the service: no mail is received, and the policy it was meant to set "
+            "is not what runs once someone patches it up in a hurry.",
+            ("test-relay",),
+        ),
+        _R(
             "EX-01",
             "exim-relay-hosts-broad",
             "Hosts in relay_from_hosts relay without a password.",

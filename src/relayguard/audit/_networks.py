@@ -33,6 +33,7 @@ class NetEntry:
     severity: Severity | None  # None: nothing wrong with it
     why: str = ""
     container: bool = False
+    unevaluated: bool = False  # a table whose members cannot be read from the configuration
 
 
 def parse_network(text: str) -> Network | None:
@@ -95,11 +96,88 @@ def judge(net: Network, text: str) -> NetEntry:
             "its gateway address",
             container=True,
         )
-    if net.prefixlen < (16 if v4 else 48):
+    # /16 and wider (IPv6: /48, a whole site) is a block of networks, not a set of hosts
+    if net.prefixlen <= (16 if v4 else 48):
         return NetEntry(
             text, net, Severity.MEDIUM, "a large private block: every host and VM in it may relay"
         )
     return NetEntry(text, net, None)
+
+
+# Tables whose source is a text file Postfix reads as is (keys are networks or addresses).
+_TEXT_TABLES = frozenset({"cidr", "texthash"})
+_PROBE = "192.0.2.1"
+
+
+def _unevaluated(item: str, kind: str) -> NetEntry:
+    return NetEntry(
+        item,
+        None,
+        Severity.MEDIUM,
+        f"a {kind}: table: its members cannot be read from the configuration; check with "
+        f"'postmap -q {_PROBE} {item}' (an answer means that client may relay)",
+        unevaluated=True,
+    )
+
+
+def _table_keys(kind: str, name: str, read: FileReader) -> list[str] | None:
+    """The keys of an ``inline:``/``cidr:``/``texthash:`` table; None when unreadable."""
+    if kind == "inline":
+        body = name.strip()
+        if body.startswith("{") and body.endswith("}"):
+            body = body[1:-1]
+        keys = []
+        for item in split_list(body):
+            if item.startswith("{") and item.endswith("}"):
+                item = item[1:-1]
+            keys.append(item.partition("=")[0].strip())
+        return [k for k in keys if k]
+    text = read(name)
+    if text is None:
+        return None
+    keys = []
+    for raw in text.splitlines():
+        words = raw.split()
+        if not words or words[0].startswith("#") or raw[0] in " \t":
+            continue
+        if kind == "cidr" and words[0].lower() in ("if", "endif"):
+            continue
+        keys.append(words[0])
+    return keys
+
+
+def _table(item: str, read: FileReader, depth: int) -> list[NetEntry]:
+    kind, _, name = item.partition(":")
+    kind = kind.lower()
+    if kind == "proxy":
+        return _table(name, read, depth)
+    if kind == "static":
+        return [NetEntry(item, None, Severity.CRITICAL, "a static: table matches every client")]
+    keys = _table_keys(kind, name, read) if kind in _TEXT_TABLES or kind == "inline" else None
+    if keys is None or depth > 0:
+        return [_unevaluated(item, kind)]
+    entries = []
+    for key in keys:
+        # cidr keys are bare networks; bracket IPv6 so they are judged, not called unbracketed
+        shown = f"[{key}]" if ":" in key and not key.startswith("[") and "/" in key else key
+        for entry in classify(shown, read, depth + 1):
+            entries.append(
+                NetEntry(f"{entry.text} (in {item})", entry.network, entry.severity, entry.why,
+                         entry.container)
+            )  # fmt: skip
+    return entries
+
+
+def _hostname(item: str) -> NetEntry:
+    if item.startswith("$") or not all(c.isalnum() or c in ".-_" for c in item):
+        return NetEntry(item, None, Severity.INFO, "not an address or network")
+    return NetEntry(
+        item,
+        None,
+        Severity.MEDIUM,
+        "a host name: trust depends on DNS, and its subdomains match too "
+        "(parent_domain_matches_subdomains)",
+    )
 
 
 def classify(value: str, read: FileReader, depth: int = 0) -> list[NetEntry]:
@@ -128,9 +206,9 @@ def classify(value: str, read: FileReader, depth: int = 0) -> list[NetEntry]:
             else:
                 entries.append(judge(net, item))
         elif ":" in item and item.split(":", 1)[0].isalpha():
-            entries.append(NetEntry(item, None, Severity.INFO, "a table: its members not checked"))
+            entries.extend(_table(item, read, depth))
         else:
-            entries.append(NetEntry(item, None, Severity.INFO, "not an address or network"))
+            entries.append(_hostname(item))
     return entries
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from relayguard.audit import _pf_common as common
 from relayguard.audit._catalog import make
+from relayguard.audit._pf_hardening import tls_companion_steps
 from relayguard.audit._restrictions import parse_restrictions
 from relayguard.audit.effective import PostfixConfig, SmtpdService
 from relayguard.audit.expand import split_list
@@ -67,14 +68,14 @@ def check_tls_auth(cfg: PostfixConfig) -> list[Finding]:
         else:
             title = "AUTH offered before STARTTLS (smtpd_tls_auth_only = no)"
         fix = [common.set_like(cfg, auth_only, svc, "yes")]
+        manual: dict[str, bool] = {}
         if level in ("none", ""):
-            fix.insert(0, common.set_main(cfg, "smtpd_tls_security_level", "may"))
-            fix.insert(
-                1,
-                common.set_main(
-                    cfg, "smtpd_tls_chain_files", "/etc/postfix/<key.pem> /etc/postfix/<cert.pem>"
-                ),
-            )
+            # the same complete TLS switch-on as PF-23's: certificate, protocols, level
+            steps = tls_companion_steps(cfg)
+            level_step = common.set_main(cfg, "smtpd_tls_security_level", "may")
+            fix = [*steps.cert, *steps.protocols, level_step, *fix]
+            if steps.cert:
+                manual["manual"] = True
         found.append(
             make(
                 "PF-13",
@@ -86,6 +87,7 @@ def check_tls_auth(cfg: PostfixConfig) -> list[Finding]:
                 location=auth_only.where,
                 tls_level=level,
                 services=[svc.label],
+                **manual,
             )
         )
     return common.merge(found)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from relayguard.audit import _networks
 from relayguard.audit import _pf_common as common
@@ -149,6 +150,29 @@ def check_unknown_recipients(cfg: PostfixConfig) -> list[Finding]:
     return common.merge(found)
 
 
+@dataclass(frozen=True, slots=True)
+class TlsSteps:
+    cert: list[str]
+    protocols: list[str]
+
+
+def tls_companion_steps(cfg: PostfixConfig) -> TlsSteps:
+    """What TLS needs besides a security level: a certificate, and no pre-1.2 protocols."""
+    cert: list[str] = []
+    if not any(cfg.get(n).value.strip() for n in _CERT_PARAMS):
+        cert.append(
+            common.set_main(
+                cfg, "smtpd_tls_chain_files", "/etc/postfix/<key.pem> /etc/postfix/<cert.pem>"
+            )
+        )
+    protocols = [
+        common.set_main(cfg, name, ">=TLSv1.2")
+        for name in ("smtpd_tls_protocols", "smtpd_tls_mandatory_protocols")
+        if any(p in enabled_protocols(cfg.get(name).value) for p in PROTOCOLS[:4])
+    ]
+    return TlsSteps(cert, protocols)
+
+
 def enabled_protocols(value: str) -> set[str]:
     """Postfix protocol syntax (``>=TLSv1.2``, ``!SSLv2, !SSLv3``, ``TLSv1.2 TLSv1.3``)."""
     items = split_list(value.replace(":", " "))
@@ -175,6 +199,9 @@ def check_tls(cfg: PostfixConfig) -> list[Finding]:
         setting = cfg.get("smtpd_tls_security_level", svc)
         if level in ("none", "") and not wrapper:
             severity = Severity.LOW if svc.loopback else Severity.MEDIUM
+            # Turning TLS on must not leave the next audit a missing certificate or old
+            # protocols to report: the fix carries those steps too.
+            companions = tls_companion_steps(cfg)
             found.append(
                 make(
                     "PF-23",
@@ -183,12 +210,16 @@ def check_tls(cfg: PostfixConfig) -> list[Finding]:
                     f"No STARTTLS on {svc.name}: mail and logins travel readable",
                     [setting.evidence()],
                     [
+                        *companions.cert,
+                        *companions.protocols,
                         common.set_service(cfg, svc, setting.name, "encrypt")
                         if svc.role == "submission"
-                        else common.set_like(cfg, setting, svc, "may")
+                        else common.set_like(cfg, setting, svc, "may"),
                     ],
                     location=setting.where,
                     services=[svc.label],
+                    # without a certificate of yours, TLS cannot be switched on blindly
+                    **({"manual": True} if companions.cert else {}),
                 )
             )
         elif svc.role == "submission" and level == "may" and not wrapper:
@@ -207,7 +238,7 @@ def check_tls(cfg: PostfixConfig) -> list[Finding]:
     if not tls_on:
         return common.merge(found)
     certs = [cfg.get(n) for n in _CERT_PARAMS]
-    if not any(c.value.strip() for c in certs):
+    if tls_companion_steps(cfg).cert:
         found.append(
             make(
                 "PF-23",
@@ -215,13 +246,7 @@ def check_tls(cfg: PostfixConfig) -> list[Finding]:
                 "main.cf:smtpd_tls_chain_files",
                 "TLS is enabled but no certificate is configured: STARTTLS fails",
                 [c.evidence() for c in certs[:2]],
-                [
-                    common.set_main(
-                        cfg,
-                        "smtpd_tls_chain_files",
-                        "/etc/postfix/<key.pem> /etc/postfix/<cert.pem>",
-                    )
-                ],
+                tls_companion_steps(cfg).cert,
             )
         )
     for name in ("smtpd_tls_protocols", "smtpd_tls_mandatory_protocols"):

@@ -24,7 +24,11 @@ def _settings(cfg: PostfixConfig, name: str) -> list[tuple[Setting, SmtpdService
 
 
 def check_mynetworks(cfg: PostfixConfig) -> list[Finding]:
-    """PF-04 (too broad), PF-05 (unset: mynetworks_style), PF-06 (proxy/NAT gateway)."""
+    """PF-04 (too broad), PF-05 (unset: mynetworks_style), PF-06 (proxy/NAT gateway).
+
+    One value gives one finding: when both PF-04 and PF-06 apply, they are reported together
+    with the higher severity (``details.rules`` names both).
+    """
     findings: list[Finding] = []
     for setting, svc in _settings(cfg, "mynetworks"):
         if not setting.is_set:
@@ -33,45 +37,74 @@ def check_mynetworks(cfg: PostfixConfig) -> list[Finding]:
         entries = _networks.classify(setting.value, cfg.read_file)
         bad = [e for e in entries if e.severity is not None and e.severity >= Severity.LOW]
         fixed = " ".join(_networks.fixed_list(entries))
+        broad: Finding | None = None
         if bad:
             worst = max(bad, key=lambda e: e.severity or 0)
-            findings.append(
-                make(
-                    "PF-04",
-                    worst.severity or Severity.LOW,
-                    common.key(setting, svc),
-                    f"mynetworks trusts {worst.text}: {worst.why}",
-                    [setting.evidence()],
-                    [common.set_like(cfg, setting, svc, fixed)],
-                    location=setting.where,
-                    value=setting.value,
-                    entries=[
-                        {"entry": e.text, "severity": e.severity.label, "why": e.why}
-                        for e in bad
-                        if e.severity is not None
-                    ],
-                )
+            title = f"mynetworks trusts {worst.text}: {worst.why}"
+            fix = [common.set_like(cfg, setting, svc, fixed)]
+            if worst.unevaluated:
+                title = f"mynetworks could not be evaluated: {worst.text} {worst.why[2:]}"
+                fix = [
+                    f"# check: postmap -q 192.0.2.1 {e.text} (any answer: that client relays)"
+                    for e in bad
+                    if e.unevaluated
+                ] + ["# or replace the table by an explicit list:", *fix]
+            broad = make(
+                "PF-04",
+                worst.severity or Severity.LOW,
+                common.key(setting, svc),
+                title,
+                [setting.evidence()],
+                fix,
+                location=setting.where,
+                value=setting.value,
+                entries=[
+                    {"entry": e.text, "severity": e.severity.label, "why": e.why}
+                    for e in bad
+                    if e.severity is not None
+                ],
             )
         bridges = [e.text for e in entries if e.container]
+        collapse: Finding | None = None
         if bridges and not _proxy_protocol(cfg):
-            findings.append(
-                make(
-                    "PF-06",
-                    Severity.HIGH,
-                    common.key(setting, svc),
-                    f"mynetworks trusts container/bridge network {bridges[0]}: behind Docker, "
-                    "a proxy or NAT the whole Internet may relay",
-                    [setting.evidence(), cfg.get("smtpd_upstream_proxy_protocol").evidence()],
-                    [
-                        common.set_like(cfg, setting, svc, fixed),
-                        "# or, when a proxy speaks the PROXY protocol to Postfix:",
-                        common.set_main(cfg, "smtpd_upstream_proxy_protocol", "haproxy"),
-                    ],
-                    location=setting.where,
-                    networks=bridges,
-                )
+            collapse = make(
+                "PF-06",
+                Severity.HIGH,
+                common.key(setting, svc),
+                f"mynetworks trusts container/bridge network {bridges[0]}: behind Docker, "
+                "a proxy or NAT the whole Internet may relay",
+                [setting.evidence(), cfg.get("smtpd_upstream_proxy_protocol").evidence()],
+                [
+                    common.set_like(cfg, setting, svc, fixed),
+                    "# or, when a proxy speaks the PROXY protocol to Postfix:",
+                    common.set_main(cfg, "smtpd_upstream_proxy_protocol", "haproxy"),
+                ],
+                location=setting.where,
+                networks=bridges,
             )
+        findings.extend(_one_finding(broad, collapse))
     return findings
+
+
+def _one_finding(broad: Finding | None, collapse: Finding | None) -> list[Finding]:
+    """PF-04 and PF-06 on one value as one finding: the worse one leads, the other joins."""
+    if broad is None or collapse is None:
+        return [f for f in (broad, collapse) if f is not None]
+    lead, other = (broad, collapse) if broad.severity > collapse.severity else (collapse, broad)
+    lead.details["rules"] = sorted([str(lead.details["rule"]), str(other.details["rule"])])
+    for line in other.evidence:
+        if line not in lead.evidence:
+            lead.evidence.append(line)
+    fixes = lead.details["fix"]
+    for step in other.details["fix"]:
+        if step not in fixes:
+            fixes.append(step)
+    for k, v in other.details.items():
+        lead.details.setdefault(k, v)
+    for mid in other.mitigations:
+        if mid not in lead.mitigations:
+            lead.mitigations.append(mid)
+    return [lead]
 
 
 def _proxy_protocol(cfg: PostfixConfig) -> bool:

@@ -52,6 +52,7 @@ class EximConfig:
     acls: dict[str, list[AclStatement]] = field(default_factory=dict)
     drivers: dict[str, list[Driver]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    sections: list[str] = field(default_factory=list)  # every "begin NAME", in order
 
     def option(self, name: str) -> Option | None:
         return self.options.get(name)
@@ -100,6 +101,7 @@ class _Parser:
             text = _MACRO.sub(lambda m: self.macros.get(m.group(0), m.group(0)), text)
         if text.startswith("begin "):
             self.section = text[6:].strip().lower()
+            self.cfg.sections.append(self.section)
             self.acl, self.driver = None, None
             return
         if self.section == "main":
@@ -189,6 +191,41 @@ def parse_exim(text: str, file: str = "exim.conf") -> EximConfig:
     for number, line in _logical(text):
         parser.feed(number, line)
     return parser.cfg
+
+
+# Main-section option names start with one of these (Exim spec, chapter "Main configuration").
+_OPTION_PREFIXES = (
+    "accept_", "acl_", "add_environment", "admin_groups", "allow_", "auth_", "av_scanner",
+    "bi_command", "bounce_", "callout_", "check_", "chunking_", "daemon_", "delay_", "deliver_",
+    "disable_ipv6", "dkim_", "dmarc_", "dns_", "dsn_", "errors_", "event_", "exim_", "extract_",
+    "finduser_", "freeze_", "gecos_", "gnutls_", "headers_", "helo_", "hold_domains",
+    "host_", "hosts_", "ignore_", "keep_", "ldap_", "local_", "localhost_", "log_", "lookup_",
+    "max_", "message_", "mua_", "mysql_", "never_users", "openssl_", "panic_", "percent_hack",
+    "pgsql_", "pid_file", "pipelining_", "prdr_", "preserve_", "primary_hostname", "print_",
+    "process_", "prod_", "qualify_", "queue_", "received_", "receive_", "recipient",
+    "remote_", "retry_", "return_", "rfc1413_", "sender_", "smtp_", "spamd_", "split_spool",
+    "spool_", "strict_", "strip_", "syslog_", "system_filter", "tcp_", "timeout_", "timezone",
+    "tls_", "trusted_", "unknown_", "untrusted_", "uucp_", "warn_", "write_rejectlog",
+)  # fmt: skip
+
+
+def not_exim_reason(text: str, cfg: EximConfig) -> str | None:
+    """Why ``text`` is not an Exim configuration, or None when it looks like one.
+
+    An option-less file is valid to Exim (all defaults), but auditing a wrong path (a binary,
+    /etc/passwd, an empty file) must not come out clean.
+    """
+    if "\0" in text:
+        return "binary content (NUL bytes)"
+    if text.count("\ufffd") * 100 > len(text) + 100:
+        return "binary content (not text)"
+    if not text.strip():
+        return "empty file"
+    if cfg.sections or cfg.lists or cfg.acls:
+        return None
+    if any(name.startswith(_OPTION_PREFIXES) for name in cfg.options):
+        return None
+    return "no Exim option, named list, ACL or 'begin' section found"
 
 
 def split_exim_list(value: str) -> list[str]:

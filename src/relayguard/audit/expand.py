@@ -6,7 +6,8 @@ uses them, recursively. Supported forms: ``$name``, ``${name}``, ``$(name)``, ``
 the 3.0 forms ``${name?{value}}``, ``${name:{value}}``, ``${name?{v1}:{v2}}`` and the relational
 ``${{a} == {b}?{v1}:{v2}}`` (``==`` and ``!=``). An undefined name expands to nothing.
 Expansion never fails: nesting deeper than :data:`MAX_DEPTH` (a loop such as ``a = $b``,
-``b = $a``) is left as written, where Postfix itself would stop with a fatal error.
+``b = $a``) is left as written, where Postfix itself would stop with a fatal error;
+:func:`macro_loop` finds such loops so the audit can report them (PF-29).
 """
 
 from __future__ import annotations
@@ -149,6 +150,52 @@ def _relational(body: str, lookup: Lookup, depth: int) -> str:
     when_true, when_false = _alternatives(rest[1:])
     truth = (left == right) if op == "==" else (left != right)
     return expand(when_true if truth else (when_false or ""), lookup, depth + 1)
+
+
+def references(value: str) -> list[str]:
+    """The parameter names ``value`` refers to (``$a``, ``${a...}``, ``$(a)``), in order."""
+    names: list[str] = []
+    i = value.find("$")
+    while 0 <= i < len(value) - 1:
+        j = i + 1
+        if value[j] == "$":
+            i = value.find("$", j + 1)
+            continue
+        if value[j] in "{(":
+            j += 1
+        k = j
+        while k < len(value) and value[k] in _NAME:
+            k += 1
+        if k > j and value[j:k] not in names:
+            names.append(value[j:k])
+        i = value.find("$", max(k, i + 1))
+    return names
+
+
+def macro_loop(name: str, lookup: Lookup) -> list[str] | None:
+    """A chain ``[name, ..., name]`` when expanding ``name`` comes back to it, else None.
+
+    Postfix stops such a configuration with "unreasonable macro call nesting".
+    """
+    path: list[str] = [name]
+    seen: set[str] = set()
+
+    def visit(current: str) -> list[str] | None:
+        value = lookup(current)
+        for ref in references(value or ""):
+            if ref == name:
+                return [*path, ref]
+            if ref in seen or ref in path:
+                continue
+            seen.add(ref)
+            path.append(ref)
+            found = visit(ref)
+            if found is not None:
+                return found
+            path.pop()
+        return None
+
+    return visit(name)
 
 
 def split_list(value: str, separators: str = _LIST_SEPARATORS) -> list[str]:

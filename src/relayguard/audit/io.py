@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 from relayguard.audit._defaults import Version
 from relayguard.audit._errors import AuditError
+from relayguard.audit._params import unknown_parameter_warnings
 from relayguard.audit.effective import FileReader, PostfixConfig
-from relayguard.audit.exim import EximConfig, parse_exim
+from relayguard.audit.exim import EximConfig, not_exim_reason, parse_exim
 from relayguard.audit.maincf import parse_main_cf
 from relayguard.audit.mastercf import parse_master_cf
 from relayguard.audit.postconf_io import (
@@ -52,6 +55,25 @@ def table_reader() -> FileReader:
     return read
 
 
+def postconf_names() -> frozenset[str] | None:
+    """Parameter names of this host's Postfix (``postconf -d``); None without Postfix."""
+    binary = shutil.which("postconf") or (
+        "/usr/sbin/postconf" if Path("/usr/sbin/postconf").is_file() else None
+    )
+    if binary is None:
+        return None
+    try:
+        done = subprocess.run(
+            [binary, "-d"], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    names = frozenset(
+        line.partition("=")[0].strip() for line in done.stdout.splitlines() if "=" in line
+    )
+    return names if done.returncode == 0 and len(names) > 100 else None
+
+
 def load_config_dir(directory: str | Path, version: Version | None = None) -> PostfixConfig:
     base = Path(directory)
     if not base.is_dir():
@@ -61,6 +83,7 @@ def load_config_dir(directory: str | Path, version: Version | None = None) -> Po
     master = parse_master_cf(read_text(master_path, "master.cf"), str(master_path))
     cfg = PostfixConfig(main, master, str(base.resolve()), version, table_reader())
     cfg.warnings.extend([*main.warnings, *master.warnings])
+    cfg.warnings.extend(unknown_parameter_warnings(main, master, postconf_names()))
     return cfg
 
 
@@ -78,8 +101,14 @@ def load_postconf(
     config_dir = declared.value if declared else "/etc/postfix"
     cfg = PostfixConfig(main, master, config_dir, version, table_reader())
     cfg.warnings.extend(warnings)
+    cfg.warnings.extend(unknown_parameter_warnings(main, master, postconf_names()))
     return cfg
 
 
 def load_exim(path: str) -> EximConfig:
-    return parse_exim(read_text(path, "Exim config"), path)
+    text = read_text(path, "Exim config")
+    cfg = parse_exim(text, path)
+    why = not_exim_reason(text, cfg)
+    if why is not None:
+        raise AuditError(f"Exim config {path}: not an Exim configuration: {why}")
+    return cfg

@@ -17,6 +17,10 @@ from relayguard.audit._errors import ConfigSyntaxError
 from relayguard.audit.maincf import LogicalLine, logical_lines
 
 SERVICE_TYPES = ("inet", "unix", "unix-dgram", "fifo", "pass")
+# Daemons whose command line is options only (mail_server getopt: "cdDi:lm:n:o:s:St:uvVz");
+# any other word kills them with "fatal: unexpected command-line argument".
+OPTIONS_ONLY = frozenset({"smtpd", "postscreen"})
+_VALUE_OPTIONS = frozenset({"-i", "-m", "-n", "-o", "-s", "-t"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +32,21 @@ class Override:
     file: str
     line: int
     source: str  # that physical line, stripped
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True, slots=True)
+class StrayArg:
+    """A command-line word that is no option: usually the tail of an ``-o`` value with a blank."""
+
+    token: str
+    file: str
+    line: int
+    source: str  # the physical line it is on
+    after: str | None  # the ``-o name=value`` it follows, when it does
 
     @property
     def where(self) -> str:
@@ -49,6 +68,7 @@ class Service:
     line: int
     source: str  # the first physical line of the entry
     overrides: dict[str, Override] = field(default_factory=dict)
+    stray: tuple[StrayArg, ...] = ()
 
     @property
     def key(self) -> str:
@@ -133,6 +153,9 @@ def _parse_entry(logical: LogicalLine, file: str) -> Service:
 
     args: list[str] = []
     overrides: dict[str, Override] = {}
+    stray: list[StrayArg] = []
+    options_only = fields[7] in OPTIONS_ONLY
+    last: str | None = None  # the previous argument, as written
     rest = tokens[8:]
     k = 0
     while k < len(rest):
@@ -145,11 +168,22 @@ def _parse_entry(logical: LogicalLine, file: str) -> Service:
         elif token.startswith("-o") and len(token) > 2:
             arg = token[2:]
         else:
+            if options_only and not token.startswith("-"):
+                line, source = where(offset)
+                after = last if last is not None and last.startswith("-o") else None
+                stray.append(StrayArg(token, file, line, source, after))
+                k += 1
+                continue  # "-o a=b c d": d belongs to the same -o as c
+            if token in _VALUE_OPTIONS and k + 1 < len(rest):
+                k += 1
+                args.append(rest[k][1])
+            last = token
             k += 1
             continue
         line, source = where(offset)
         found = _override(arg, file, line, source)
         overrides[found.name] = found
+        last = f"-o {arg}"
         k += 1
     name, type_, private, unpriv, chroot, wakeup, maxproc, command = fields
     return Service(
@@ -166,6 +200,7 @@ def _parse_entry(logical: LogicalLine, file: str) -> Service:
         logical.line,
         logical.physical[0].strip(),
         overrides,
+        tuple(stray),
     )
 
 

@@ -61,6 +61,11 @@ def run_audit(
     if postfix is not None:
         findings += audit_postfix(postfix)
         warnings += postfix.warnings
+        if not postfix.smtpd_services:
+            warnings.append(
+                f"{postfix.master.file}: no smtpd service: this Postfix receives no SMTP "
+                "mail, so no relay rule was checked per service (is it the right master.cf?)"
+            )
     if exim is not None:
         findings += audit_exim(exim)
         warnings += exim.warnings
@@ -139,8 +144,9 @@ def fix_commands(result: AuditResult) -> list[str]:
 def fix_script(result: AuditResult) -> str:
     """A POSIX shell script with the fixes; lines needing a value of yours stay commented.
 
-    Steps with a ``<placeholder>``, and every step of a finding marked ``manual`` (its fix
-    needs a file you write first), are printed as ``# EDIT:`` comments.
+    Steps with a ``<placeholder>``, every step of a finding marked ``manual`` (its fix
+    needs a file you write first), and the alternative after a ``# or`` line are printed as
+    ``# EDIT:`` comments.
     """
     lines = [
         "#!/bin/sh",
@@ -161,6 +167,8 @@ def fix_script(result: AuditResult) -> str:
             done.add(step)
             if step.startswith("#"):
                 lines.append(step)
+                # "# or, ...": what follows is an alternative to the steps above, not more
+                manual = manual or step.startswith("# or")
             elif manual or _PLACEHOLDER.search(step):
                 lines.append(f"# EDIT: {step}")
             else:
@@ -174,13 +182,22 @@ def fix_script(result: AuditResult) -> str:
     return "\n".join(lines) + "\n"
 
 
+# The text headline judges a configuration, not a server's history: no "ABUSED" here.
+HEADLINE = {Verdict.CLEAN: "OK", Verdict.SUSPICIOUS: "NEEDS FIXES", Verdict.ABUSED: "UNSAFE"}
+
+
+def error_json(message: str) -> dict[str, Any]:
+    """What ``--json`` prints when the configuration could not be audited (exit code 3)."""
+    return {"schema": AUDIT_SCHEMA, "verdict": None, "exit_code": 3, "error": message}
+
+
 def render_text(result: AuditResult, verbose: bool = False) -> str:
     counts = ", ".join(
         f"{n} {s.label}"
         for s in sorted(Severity, reverse=True)
         if (n := sum(f.severity == s for f in result.findings))
     )
-    out = [f"relayguard audit: {result.verdict.value.upper()} ({counts or 'no findings'})"]
+    out = [f"relayguard audit: {HEADLINE[result.verdict]} ({counts or 'no findings'})"]
     out.append(summary(result))
     cfg = result.postfix
     if cfg is not None:

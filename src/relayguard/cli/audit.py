@@ -10,9 +10,10 @@ import click
 
 from relayguard.audit import io
 from relayguard.audit._defaults import Version, parse_version
+from relayguard.audit._errors import AuditError
 from relayguard.audit.effective import PostfixConfig
 from relayguard.audit.exim import EximConfig
-from relayguard.audit.report import fix_script, render_text, run_audit, to_json
+from relayguard.audit.report import error_json, fix_script, render_text, run_audit, to_json
 
 
 @click.command("audit")
@@ -79,12 +80,17 @@ def audit(
     if as_json and as_fix:
         raise click.UsageError("--json and --fix are exclusive")
     version = _version(mail_version)
-    postfix = _postfix(config_dir, postconf_n, postconf_m, postconf_p, version)
-    if postfix is None and exim_config is None:
-        raise click.UsageError(
-            "give --config-dir, --postconf-n with --postconf-m, or --exim-config"
-        )
-    exim: EximConfig | None = io.load_exim(exim_config) if exim_config else None
+    try:
+        postfix = _postfix(config_dir, postconf_n, postconf_m, postconf_p, version)
+        if postfix is None and exim_config is None:
+            raise click.UsageError(
+                "give --config-dir, --postconf-n with --postconf-m, or --exim-config"
+            )
+        exim: EximConfig | None = io.load_exim(exim_config) if exim_config else None
+    except AuditError as exc:
+        if as_json:  # a JSON consumer still gets one object; the error line goes to stderr
+            sys.stdout.write(json.dumps(error_json(str(exc)), ensure_ascii=True) + "\n")
+        raise
     inputs: dict[str, Any] = {}
     if config_dir:
         inputs["postfix"] = {"source": "config-dir", "config_dir": config_dir}
