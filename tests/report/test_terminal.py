@@ -434,7 +434,7 @@ def test_commands_printed_whole_even_at_80_columns() -> None:
     (incident,) = result.incidents
     for action in mitigations.actions(incident.findings):
         if action.mitigation.id in ("rate-limit-outbound", "hold-queued-mail"):
-            for step in action.postfix + action.exim:
+            for step in action.postfix:  # a Postfix log: only the Postfix commands
                 for line in step.split("\n"):
                     assert "     " + line in lines, line
     long_lines = [
@@ -779,3 +779,15 @@ def test_nothing_understood_is_not_called_clean() -> None:
     assert head + " " * (119 - len(head)) + "│" in lines
     assert any("No line of the input was understood as a mail log." in line for line in lines)
     assert not any("CLEAN" in line or "No sign" in line for line in lines)
+
+
+def test_commands_follow_the_mta_of_the_log() -> None:
+    result = compromised()
+    assert {k for k, n in result.input.by_mta.items() if n} == {"postfix"}
+    assert "   Exim:" not in lines_of(render(result, width=100))
+    result.input.by_mta = {"exim": 10}
+    lines = lines_of(render(result, width=100))
+    assert "   Exim:" in lines and "   Postfix:" not in lines
+    result.input.by_mta = {"exim": 10, "postfix": 5}
+    lines = lines_of(render(result, width=100))
+    assert "   Exim:" in lines and "   Postfix:" in lines

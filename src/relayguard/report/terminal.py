@@ -342,7 +342,11 @@ def _incident(incident: Incident, console: Console, verbose: bool) -> None:
 
 
 def _mitigations(
-    ids: Iterable[str], values: dict[str, str], console: Console, explained: set[str]
+    ids: Iterable[str],
+    values: dict[str, str],
+    console: Console,
+    explained: set[str],
+    mtas: tuple[str, ...] = ("Postfix", "Exim"),
 ) -> None:
     """Numbered catalogue entries, steps filled with ``values``; each "why" only the first time."""
     for number, mid in enumerate(ids, 1):
@@ -361,6 +365,8 @@ def _mitigations(
             console.print(_indent(Text(entry.why), 3))
         filled = mitigations.action(entry, values)
         for mta, steps in (("Postfix", filled.postfix), ("Exim", filled.exim)):
+            if mta not in mtas:
+                continue
             console.print(_indent(Text(f"{mta}:", style="bold"), 3))
             for step in steps:
                 # Printed as is (no wrapping, no cropping) so a copied command still works.
@@ -384,9 +390,21 @@ def _fill_note(fill: mitigations.Fill) -> Text | None:
     return Text("; ".join(parts), style="dim")
 
 
+def _mtas_to_show(result: AnalysisResult) -> tuple[str, ...]:
+    """The commands of the MTA whose log this was (both when the log shows neither or both);
+    the JSON always carries both."""
+    seen = {name for name, n in result.input.by_mta.items() if n}
+    if "exim" in seen and "postfix" not in seen:
+        return ("Exim",)
+    if "postfix" in seen and "exim" not in seen:
+        return ("Postfix",)
+    return ("Postfix", "Exim")
+
+
 def _what_to_do(result: AnalysisResult, console: Console, verbose: bool) -> None:
     """Per incident, the mitigations with the commands filled in; then those of the rest."""
     explained: set[str] = set()
+    mtas = _mtas_to_show(result)
     with_actions = [inc for inc in result.incidents if mitigations.used_by(inc.findings)]
     shown = with_actions if verbose else with_actions[:ACTION_INCIDENTS]
     for incident in shown:
@@ -395,7 +413,7 @@ def _what_to_do(result: AnalysisResult, console: Console, verbose: bool) -> None
         note = _fill_note(fill)
         if note is not None:
             console.print(note)
-        _mitigations(mitigations.used_by(incident.findings), fill.values, console, explained)
+        _mitigations(mitigations.used_by(incident.findings), fill.values, console, explained, mtas)
         console.print()
     if len(shown) < len(with_actions):
         ids = _joined([clean(inc.id, 20) for inc in with_actions[len(shown) :]])
@@ -407,7 +425,7 @@ def _what_to_do(result: AnalysisResult, console: Console, verbose: bool) -> None
     if used:
         title = "What to do for the other findings" if result.incidents else "What to do"
         console.print(Rule(Text(title)))
-        _mitigations(used, {}, console, explained)
+        _mitigations(used, {}, console, explained, mtas)
         console.print()
 
 
