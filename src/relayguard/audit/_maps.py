@@ -137,6 +137,11 @@ def _inline_entries(body: str) -> list[tuple[str, str]]:
     return pairs
 
 
+# Public names for other judges of table contents (relay_domains).
+table_entries = _entries
+inline_entries = _inline_entries
+
+
 def inspect_map(table: str, read: FileReader) -> MapReport:
     """What ``table`` (``type:name``) answers; unreadable tables may answer anything."""
     kind, sep, name = table.partition(":")

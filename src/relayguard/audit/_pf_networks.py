@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from relayguard.audit import _networks
+from relayguard.audit import _domains, _networks
 from relayguard.audit import _pf_common as common
 from relayguard.audit._catalog import make
 from relayguard.audit._restrictions import parse_restrictions
 from relayguard.audit.effective import PostfixConfig, Setting, SmtpdService
 from relayguard.audit.expand import split_list
-from relayguard.audit.maincf import logical_lines
 from relayguard.findings import Finding, Severity
 
 LOOPBACK = "127.0.0.0/8 [::1]/128"
@@ -40,10 +39,13 @@ def check_mynetworks(cfg: PostfixConfig) -> list[Finding]:
         broad: Finding | None = None
         if bad:
             worst = max(bad, key=lambda e: e.severity or 0)
-            title = f"mynetworks trusts {worst.text}: {worst.why}"
+            title = f"mynetworks trusts {worst.text}: {worst.why}" + _also(
+                worst.text, [e.text for e in bad]
+            )
             fix = [common.set_like(cfg, setting, svc, fixed)]
             if worst.unevaluated:
                 title = f"mynetworks could not be evaluated: {worst.text} {worst.why[2:]}"
+                title += _also(worst.text, [e.text for e in bad])
                 fix = [
                     f"# check: postmap -q 192.0.2.1 {e.text} (any answer: that client relays)"
                     for e in bad
@@ -134,60 +136,40 @@ def _style(cfg: PostfixConfig) -> list[Finding]:
     ]
 
 
+def _also(worst_text: str, texts: list[str]) -> str:
+    """``; also X, Y`` naming the other offending entries of one value."""
+    others = [t for t in texts if t != worst_text]
+    return f"; also {', '.join(others)}" if others else ""
+
+
 def check_relay_domains(cfg: PostfixConfig) -> list[Finding]:
-    """PF-07 (broad relay_domains), PF-08 (no relay_recipient_maps)."""
+    """PF-07 (broad or catch-all relay_domains), PF-08 (no relay_recipient_maps)."""
     setting = cfg.get("relay_domains")
     if not setting.value.strip() or setting.raw.strip() == "$mydestination":
         return []  # empty, or the legacy default (PF-26): those domains are local anyway
+    parent = "relay_domains" in split_list(cfg.value("parent_domain_matches_subdomains"))
+    entries = _domains.classify(setting.value, cfg.read_file, parent)
+    bad = [e for e in entries if e.severity is not None and e.severity >= Severity.LOW]
     findings: list[Finding] = []
-    domains: list[str] = []
-    unreadable: list[str] = []
-    for item in split_list(setting.value):
-        if ":" in item:
-            text = cfg.read_file(item.split(":", 1)[1])
-            if text is None:
-                unreadable.append(item)
-                continue
-            domains.extend(ln.text.split()[0] for ln in logical_lines(text))
-        else:
-            domains.append(item)
-    broad = [d for d in domains if "." not in d.strip(".") or d.strip() == "*"]
-    if broad:
-        findings.append(
-            make(
-                "PF-07",
-                Severity.HIGH,
-                "main.cf:relay_domains",
-                f"relay_domains holds {broad[0]}: mail to a whole top-level domain is relayed",
-                [setting.evidence()],
-                [common.set_main(cfg, "relay_domains", "<domain>")],
-                location=setting.where,
-                broad=broad,
-                unreadable=unreadable,
-            )
-        )
-    elif unreadable:
-        findings.append(
-            make(
-                "PF-07",
-                Severity.INFO,
-                "main.cf:relay_domains",
-                f"relay_domains names {unreadable[0]}, which could not be read",
-                [setting.evidence()],
-                [],
-                location=setting.where,
-                unreadable=unreadable,
-            )
-        )
+    if bad:
+        findings.append(_relay_domains_finding(cfg, setting, bad))
+    if any(e.catch_all for e in bad):
+        return findings  # PF-08 (backscatter) is moot while mail to any domain is relayed
     maps = cfg.get("relay_recipient_maps")
-    if not maps.value.strip():
+    accepts_all = _domains.catch_all_value(maps.value)
+    if not maps.value.strip() or accepts_all:
+        title = (
+            f"relay_recipient_maps = {maps.value.strip()} accepts every recipient"
+            if accepts_all
+            else "relay_domains without relay_recipient_maps"
+        )
         findings.append(
             make(
                 "PF-08",
                 Severity.MEDIUM,
                 "main.cf:relay_recipient_maps",
-                "relay_domains without relay_recipient_maps: mail for unknown users of relayed "
-                "domains is accepted, then bounced (backscatter)",
+                f"{title}: mail for unknown users of relayed domains is accepted, then "
+                "bounced (backscatter)",
                 [setting.evidence(), maps.evidence()],
                 [
                     common.set_main(
@@ -196,11 +178,52 @@ def check_relay_domains(cfg: PostfixConfig) -> list[Finding]:
                     "postmap /etc/postfix/relay_recipients",
                 ],
                 location=setting.where,
-                relay_domains=domains,
+                relay_domains=[e.text for e in entries],
                 manual=True,
             )
         )
     return findings
+
+
+def _relay_domains_finding(
+    cfg: PostfixConfig, setting: Setting, bad: list[_domains.DomainEntry]
+) -> Finding:
+    worst = max(bad, key=lambda e: e.severity or 0)
+    texts = [e.text for e in bad]
+    fix = [common.set_main(cfg, "relay_domains", "<your backup-MX domains>")]
+    if worst.catch_all:
+        title = (
+            f"Open relay: relay_domains {worst.text} matches every domain, so "
+            "reject_unauth_destination relays mail to anyone"
+        )
+    elif worst.unevaluated:
+        title = f"relay_domains could not be evaluated: {worst.text}"
+        fix = [
+            f"# check: postmap -q {_domains.SAMPLE_DOMAINS[1]} {e.text} "
+            "(any answer: mail to any domain is relayed)"
+            for e in bad
+            if e.unevaluated and not e.text.startswith("/")
+        ] + ["# or replace the table by an explicit list:", *fix]
+    else:
+        title = f"relay_domains holds {worst.text}: {worst.why}"
+    return make(
+        "PF-07",
+        worst.severity or Severity.LOW,
+        "main.cf:relay_domains",
+        title + _also(worst.text, texts),
+        [setting.evidence()],
+        fix,
+        location=setting.where,
+        value=setting.value,
+        entries=[
+            {"entry": e.text, "severity": e.severity.label, "why": e.why}
+            for e in bad
+            if e.severity is not None
+        ],
+        broad=[e.text for e in bad if not e.unevaluated],
+        unreadable=[e.text for e in bad if e.unevaluated],
+        manual=True,  # only you know which domains this host is a backup MX for
+    )
 
 
 _LISTS = (
@@ -212,10 +235,23 @@ _LISTS = (
 )
 
 
+def _mx_networks_open(cfg: PostfixConfig) -> str | None:
+    """Why permit_mx_backup_networks restricts nothing (unset, or it matches every network)."""
+    networks = cfg.get("permit_mx_backup_networks")
+    if not networks.value.strip():
+        return "without permit_mx_backup_networks"
+    entries = _networks.classify(networks.value, cfg.read_file)
+    wide = [e.text for e in entries if e.severity is Severity.CRITICAL]
+    if wide:
+        return f"with permit_mx_backup_networks = {wide[0]} (every network)"
+    return None
+
+
 def check_mx_backup(cfg: PostfixConfig) -> list[Finding]:
     """PF-09."""
     networks = cfg.get("permit_mx_backup_networks")
-    if networks.value.strip():
+    why_open = _mx_networks_open(cfg)
+    if why_open is None:
         return []
     for svc in [None, *cfg.smtpd_services]:
         for name in _LISTS:
@@ -223,18 +259,21 @@ def check_mx_backup(cfg: PostfixConfig) -> list[Finding]:
             items = parse_restrictions(setting.value)
             if any(i.name == "permit_mx_backup" for i in items):
                 kept = ", ".join(i.text for i in items if i.name != "permit_mx_backup")
+                fix = [common.set_like(cfg, setting, svc, kept)]
+                if networks.value.strip():
+                    fix.append(f"{cfg.postconf_cmd()} -X permit_mx_backup_networks")
                 return [
                     make(
                         "PF-09",
                         Severity.MEDIUM,
                         common.key(setting, svc),
-                        f"permit_mx_backup in {name} without permit_mx_backup_networks: relays for "
+                        f"permit_mx_backup in {name} {why_open}: relays for "
                         "any domain whose MX names this host",
                         [setting.evidence(), networks.evidence()],
                         [
-                            common.set_like(cfg, setting, svc, kept),
+                            *fix,
                             "# list the domains you really back up instead",
-                            common.set_main(cfg, "relay_domains", "<domain>"),
+                            common.set_main(cfg, "relay_domains", "<your backup-MX domains>"),
                         ],
                         location=setting.where,
                     )

@@ -33,7 +33,7 @@ EFFECTIVE_PARAMS = (
     "smtpd_client_message_rate_limit",
     "smtpd_reject_unlisted_recipient",
 )
-_PLACEHOLDER = re.compile(r"<[a-z_.]+>")
+_PLACEHOLDER = re.compile(r"<[A-Za-z][\w. -]*>")
 
 
 @dataclass(slots=True)
