@@ -202,6 +202,35 @@ class TrustingServer(Server):
         return open_rcpt(address) if session.peer == "127.0.0.77" else closed_rcpt(address)
 
 
+class PercentHackForAll(TrustingServer):
+    """Relays everything for 127.0.0.77, and the percent hack at its own name (R02:
+    ``relaytest%example.net@mx.relay.test``) for every other client too."""
+
+    def rcpt(self, session: Session, address: str) -> str:
+        local, _, domain = address.rpartition("@")
+        if "%" in local and domain.lower() == HOST:
+            return "250 2.1.5 Ok"
+        return super().rcpt(session, address)
+
+
+class GreylistsStrangers(TrustingServer):
+    """Relays everything for 127.0.0.77; any other client gets 450 for the first RCPT of each
+    HELO name, sender and recipient, then the closed server's answers (greylisting)."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        super().__init__(host)
+        self.seen: set[tuple[str, ...]] = set()
+
+    def rcpt(self, session: Session, address: str) -> str:
+        helo = next(c for c in reversed(session.commands) if c.upper().startswith(("EHLO", "HELO")))
+        mail = next(c for c in reversed(session.commands) if c.upper().startswith("MAIL"))
+        triplet = (session.peer, helo, mail, address)
+        if session.peer != "127.0.0.77" and triplet not in self.seen:
+            self.seen.add(triplet)
+            return f"450 4.2.0 <{address}>: Recipient address rejected: Greylisted"
+        return super().rcpt(session, address)
+
+
 class Catcher(Server):
     """A development mail catcher / honeypot: 250 to everything."""
 

@@ -142,9 +142,30 @@ def test_help_tells_the_defaults(capsys: pytest.CaptureFixture[str]) -> None:
         "relayguard.invalid." in text
     )
     assert (
-        "Default: 127.0.0.253 when a loopback --source-address probes a loopback target, "
-        "else none." in text
+        "Default: 127.0.0.253 (127.0.0.254 if that is the source) when --source-address is an "
+        "IPv4 loopback address (127.0.0.1 too) and the target is loopback, else none." in text
     )
+
+
+@pytest.mark.parametrize(
+    ("source", "compared"),
+    [("127.0.0.1", "127.0.0.253"), ("127.0.0.253", "127.0.0.254")],
+)
+def test_automatic_comparison_runs_as_the_help_says(
+    capsys: pytest.CaptureFixture[str], source: str, compared: str
+) -> None:
+    with Threaded(hostile.OpenServer()) as server:
+        code, out = invoke(
+            capsys, "127.0.0.1", "-p", str(server.port), "--source-address", source, "--json",
+            *FAST,
+        )  # fmt: skip
+    [service] = json.loads(out)["services"]
+    assert (code, service["verdict"], service["comparison_chosen"]) == (2, "open", False)
+    assert (service["comparison"]["source"], service["comparison"]["outcome"]) == (
+        compared, "accepted",
+    )  # fmt: skip
+    assert len(service["comparisons"]) == len(service["counted"]) == 24
+    assert {s.peer for s in server.sessions} == {source, compared}
 
 
 @pytest.mark.parametrize(
@@ -183,10 +204,11 @@ def test_named_comparison_refused_is_closed(capsys: pytest.CaptureFixture[str]) 
     assert lines[0] == " CLOSED  127.0.0.1 is not an open relay  exit 1"
     assert " ".join(out.split()).startswith(
         f"CLOSED 127.0.0.1 is not an open relay exit 1 127.0.0.1:{server.port} closed: relays "
-        "only for the probing address 127.0.0.77 (trusted): the same test (R01) from 127.0.0.2 "
-        "was refused (relay-denied 554) Tests on"
+        "only for the probing address 127.0.0.77 (trusted): all 24 relay tests accepted from "
+        "it were refused from 127.0.0.2 (first: R01, relay-denied 554) Tests on"
     )
     assert "  plain/R01 from 127.0.0.2 relay-denied        554 5.7.1   external recipient" in lines
+    assert sum(" from 127.0.0.2 relay-denied " in line for line in lines) == 24
     assert "chosen automatically" not in out
 
 

@@ -621,7 +621,96 @@ def test_refused_comparison_from_a_named_address_is_closed(
     )
     assert "relay-trusted-source" in [f.indicator for f in result.findings]
     if chosen:
-        assert service.why == (
-            "relays only for the probing address 127.0.0.77 (trusted): the same test (R01) "
-            "from 127.0.0.2 was refused (relay-denied 554)"
+        [trusted] = [f for f in result.findings if f.indicator == "relay-trusted-source"]
+        assert trusted.title == (
+            f"127.0.0.1:{server.port} relayed for 127.0.0.77, which it trusts, and refused the "
+            "same tests from 127.0.0.2"
         )
+        assert service.why == (
+            "relays only for the probing address 127.0.0.77 (trusted): all 24 relay tests "
+            "accepted from it were refused from 127.0.0.2 (first: R01, relay-denied 554)"
+        )
+
+
+def test_every_accepted_test_is_repeated_from_the_named_address() -> None:
+    """Trusts 127.0.0.77, but relays the percent hack (R02) for anyone: only repeating R01
+    from 127.0.0.2 would call it closed."""
+    server = hostile.PercentHackForAll()
+    result = run(server, source_address="127.0.0.77", compare_source="127.0.0.2", starttls=False)
+    service = result.services[0]
+    assert (result.verdict, result.reason, result.exit_code) == (Verdict.OPEN, None, 2)
+    assert len(service.counted) == 25
+    compared = {c.test: c.outcome.value for c in service.comparisons}
+    assert list(service.counted) == [f"plain/{t}" for t in compared]
+    assert {t: o for t, o in compared.items() if o != "relay-denied"} == {"R02": "accepted"}
+    assert {c.source for c in service.comparisons} == {"127.0.0.2"}
+    assert service.comparison is not None
+    assert (service.comparison.test, service.comparison.outcome) == ("R02", Outcome.ACCEPTED)
+    assert service.why == (
+        "25 relay tests accepted (first: R01, external recipient); "
+        "plain/R02 was accepted from 127.0.0.2 too"
+    )
+    # 24 refusals from 127.0.0.2, at most 8 per connection
+    outsider = [s for s in server.sessions if s.peer == "127.0.0.2"]
+    assert [sum(c.startswith("RCPT") for c in s.commands) for s in outsider] == [9, 8, 8]
+    assert_polite(server)
+    # probing from 127.0.0.2 directly agrees
+    direct = run(hostile.PercentHackForAll(), source_address="127.0.0.2", starttls=False)
+    assert direct.verdict is Verdict.OPEN
+    assert direct.services[0].counted == ("plain/R02",)
+
+
+@pytest.mark.parametrize(
+    ("retry_delay", "verdict", "reason", "sleeps_wanted", "why"),
+    [
+        (0.25, Verdict.CLOSED, None, [0.25],
+         "relays only for the probing address 127.0.0.77 (trusted): all 24 relay tests "
+         "accepted from it were refused from 127.0.0.2 (first: R01, relay-denied 554)"),
+        (-1, Verdict.INCONCLUSIVE, Reason.GREYLISTED, [],
+         "relaying was accepted from 127.0.0.77; from 127.0.0.2, 24 of 24 repeated relay "
+         "tests got no final answer (temporary)"),
+    ],
+)  # fmt: skip
+def test_greylisted_comparison_is_retried_once(
+    retry_delay: float,
+    verdict: Verdict,
+    reason: Reason | None,
+    sleeps_wanted: list[float],
+    why: str,
+) -> None:
+    server = hostile.GreylistsStrangers()
+    sleeps: list[float] = []
+    result = run(
+        server, sleeps, source_address="127.0.0.77", compare_source="127.0.0.2",
+        starttls=False, retry_delay=retry_delay,
+    )  # fmt: skip
+    service = result.services[0]
+    assert (result.verdict, result.reason, service.why) == (verdict, reason, why)
+    assert sleeps == sleeps_wanted
+    attempts = [(c.attempt, c.outcome.value) for c in service.comparisons]
+    retried = 24 if retry_delay >= 0 else 0
+    assert attempts.count((1, "temporary")) == 24
+    assert len(attempts) == 24 + retried
+    assert_polite(server)
+
+
+@pytest.mark.parametrize(
+    ("server", "verdict", "reason", "outcome"),
+    [
+        (hostile.OpenServer, Verdict.OPEN, None, Outcome.ACCEPTED),
+        (hostile.Server, Verdict.CLOSED, None, None),
+    ],
+)
+def test_automatic_comparison_from_the_targets_own_address(
+    server: type[Server], verdict: Verdict, reason: Reason | None, outcome: Outcome | None
+) -> None:
+    """--source-address 127.0.0.1 probing 127.0.0.1: the help promises 127.0.0.253."""
+    mx = server()
+    result = run(mx, source_address="127.0.0.1", starttls=False)
+    service = result.services[0]
+    assert (result.verdict, result.reason) == (verdict, reason)
+    got = service.comparison.outcome if service.comparison else None
+    assert got == outcome
+    assert service.comparison_chosen is False
+    wanted = {"127.0.0.1", "127.0.0.253"} if outcome else {"127.0.0.1"}
+    assert {s.peer for s in mx.sessions} == wanted

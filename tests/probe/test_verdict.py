@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -17,7 +18,14 @@ from relayguard.probe.result import (
     Verdict,
 )
 from relayguard.probe.result import TestResult as Trial  # not "Test*": pytest would collect it
-from relayguard.probe.verdict import comparison_source, decide, exit_code, likely_trusted, overall
+from relayguard.probe.verdict import (
+    comparison_source,
+    decide,
+    deciding_comparison,
+    exit_code,
+    likely_trusted,
+    overall,
+)
 
 RELAY_IDS = [t.id for t in PLAN if t.kind is Kind.RELAY]  # the 29 relay tests
 
@@ -144,6 +152,61 @@ def test_comparison_refused_makes_even_a_public_source_trusted() -> None:
     assert likely_trusted(s)
 
 
+@pytest.mark.parametrize(
+    ("compared", "deciding"),
+    [
+        ("R01:relay-denied R02:relay-denied", "R01:relay-denied"),
+        ("R01:relay-denied R02:accepted R03:temporary", "R02:accepted"),
+        ("R01:relay-denied R02:temporary R03:no-reply", "R02:temporary"),
+        ("starttls/R01:relay-denied R01:not-run", "R01:not-run"),
+        ("", None),
+    ],
+)
+def test_deciding_comparison(compared: str, deciding: str | None) -> None:
+    results = [result(*word.split(":")) for word in compared.split()]
+    got = deciding_comparison(results)
+    assert (f"{got.test}:{got.outcome.value}" if got else None) == deciding
+
+
+def test_deciding_comparison_takes_the_last_attempt() -> None:
+    retried = [result("R01", "temporary"), result("R01", "relay-denied", attempt=2)]
+    got = deciding_comparison(retried)
+    assert got is not None and (got.outcome, got.attempt) == (Outcome.RELAY_DENIED, 2)
+
+
+@pytest.mark.parametrize(
+    ("compared", "verdict", "reason", "why"),
+    [
+        ("R01:relay-denied R02:relay-denied", Verdict.CLOSED, None,
+         "relays only for the probing address 127.0.0.77 (trusted): all 2 relay tests "
+         "accepted from it were refused from 127.0.0.2 (first: R01, relay-denied)"),
+        ("R01:relay-denied", Verdict.CLOSED, None,
+         "relays only for the probing address 127.0.0.77 (trusted): the same test (R01) "
+         "from 127.0.0.2 was refused (relay-denied)"),
+        ("R01:relay-denied R02:accepted", Verdict.OPEN, None,
+         "2 relay tests accepted (first: R01, external recipient); plain/R02 was accepted "
+         "from 127.0.0.2 too"),
+        ("R01:relay-denied R02:temporary", Verdict.INCONCLUSIVE, Reason.GREYLISTED,
+         "relaying was accepted from 127.0.0.77; from 127.0.0.2, 1 of 2 repeated relay tests "
+         "got no final answer (temporary)"),
+        ("R01:no-reply R02:not-run", Verdict.INCONCLUSIVE, Reason.TARPIT,
+         "relaying was accepted from 127.0.0.77; from 127.0.0.2, 2 of 2 repeated relay tests "
+         "got no final answer (no-reply)"),
+    ],
+)  # fmt: skip
+def test_every_named_comparison_must_be_refused_for_closed(
+    compared: str, verdict: Verdict, reason: Reason | None, why: str
+) -> None:
+    s = service("R01:accepted R02:accepted", address="127.0.0.1", source="127.0.0.77",
+                source_chosen=True, comparison_chosen=True)  # fmt: skip
+    s.comparisons = [
+        replace(result(*word.split(":")), source="127.0.0.2") for word in compared.split()
+    ]
+    s.comparison = deciding_comparison(s.comparisons)
+    decision = decide(s)
+    assert (decision.verdict, decision.reason, decision.why) == (verdict, reason, why)
+
+
 def test_proven_needs_an_accepted_message() -> None:
     s = service("R01:accepted")
     s.proof = ProofResult(recipient="c@canary.example", accepted=False, message_id="<m>", code=554)
@@ -178,7 +241,7 @@ def test_nothing_ran(kw: dict[str, Any], reason: Reason, why: str) -> None:
         ("127.0.0.2", True, "127.0.0.1", None, "127.0.0.253"),
         ("127.0.0.253", True, "127.0.0.1", None, "127.0.0.254"),
         ("127.0.0.1", False, "127.0.0.1", None, None),  # the kernel's choice: from itself
-        ("127.0.0.1", True, "127.0.0.1", None, None),
+        ("127.0.0.1", True, "127.0.0.1", None, "127.0.0.253"),  # as --help says
         ("10.0.0.5", True, "10.0.0.25", None, None),
         ("::1", True, "::1", None, None),
         ("203.0.113.5", False, "198.51.100.25", "203.0.113.6", "203.0.113.6"),

@@ -71,9 +71,10 @@ def default_helo() -> str:
     "--compare-source",
     callback=_ip,
     metavar="IP",
-    help="A second local address: when relaying is accepted, repeat the test from it to tell "
-    "an open relay from a trusted source (refused there: closed to outsiders). Default: "
-    "127.0.0.253 when a loopback --source-address probes a loopback target, else none.",
+    help="A second local address: when relaying is accepted, repeat every accepted test from "
+    "it to tell an open relay from a trusted source (all refused there: closed to outsiders). "
+    "Default: 127.0.0.253 (127.0.0.254 if that is the source) when --source-address is an "
+    "IPv4 loopback address (127.0.0.1 too) and the target is loopback, else none.",
 )
 @click.option(
     "--domain",

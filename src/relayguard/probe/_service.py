@@ -25,7 +25,13 @@ from relayguard.probe.result import (
     VrfyResult,
     reply_lines,
 )
-from relayguard.probe.verdict import comparison_source, decide, needs_comparison
+from relayguard.probe.verdict import (
+    comparison_source,
+    decide,
+    deciding_comparison,
+    key,
+    needs_comparison,
+)
 
 
 class ServiceProbe(Sessions):
@@ -61,20 +67,38 @@ class ServiceProbe(Sessions):
 
     # -- the catalogue ------------------------------------------------------------------------
     async def _phase(self, phase: Phase) -> None:
-        results = await self._run_tests(phase, [(t, 1) for t in PLAN])
+        await self._with_retry(phase, list(PLAN), self.s.tests)
+
+    async def _with_retry(
+        self,
+        phase: Phase,
+        tests: list[ProbeTest],
+        into: list[TestResult],
+        source: str | None = None,
+    ) -> None:
+        """The tests, then once more after ``retry_delay`` those refused with a 4xx."""
+        results = await self._run_tests(phase, [(t, 1) for t in tests], into, source)
         retry = [(BY_ID[r.test], 2) for r in results if r.outcome is Outcome.TEMPORARY]
         if retry and self.o.retry_delay >= 0:
             await self.sleep(self.budget.timeout(self.o.retry_delay))
-            await self._run_tests(phase, retry)
+            await self._run_tests(phase, retry, into, source)
 
     async def _run_tests(
-        self, phase: Phase, pending: list[tuple[ProbeTest, int]]
+        self,
+        phase: Phase,
+        pending: list[tuple[ProbeTest, int]],
+        into: list[TestResult],
+        source: str | None = None,
     ) -> list[TestResult]:
+        """Runs the tests over as many connections as the bounds need, from ``source`` (None:
+        the probing address); each result goes to ``into`` and is returned."""
         done: list[TestResult] = []
 
         def record(result: TestResult) -> None:
+            if source is not None:
+                result = replace(result, source=source)
             done.append(result)
-            self.s.tests.append(result)
+            into.append(result)
 
         def stop(outcome: Outcome) -> None:
             for i, (test, attempt) in enumerate(pending):
@@ -92,7 +116,7 @@ class ServiceProbe(Sessions):
                             self.s.errors.append("connection limit per service reached")
                             stop(Outcome.NOT_RUN)
                             break
-                        conn = await self.session(phase)
+                        conn = await self.session(phase, source=source)
                     result = await self._run_test(conn, test, phase, attempt)
                 except OutOfTime:
                     raise
@@ -244,21 +268,30 @@ class ServiceProbe(Sessions):
         await self.done(conn)
 
     async def _compare(self) -> None:
-        """Repeat the first accepted test from another source address (trusted-source check)."""
+        """Repeat every counted acceptance from another source address (trusted-source check),
+        phase by phase, over as many connections as the per-connection bounds need."""
         source = comparison_source(self.s, self.o.compare_source)
-        first = next(iter(decide(self.s).counted), None)
-        if source is None or first is None:
+        counted = decide(self.s).counted
+        if source is None or not counted:
             return
-        conn = None
-        test = BY_ID[first.test]
-        try:
-            conn = await self.session(first.phase, source=source)
-            result = await self._run_test(conn, test, first.phase, 1)
-        except OutOfTime:
-            raise
-        except CHECK_ERRORS as exc:
-            self.s.errors.append(f"comparison from {source}: {exc}")
-            result = self._result(test, first.phase, 1, Outcome.CONNECTION_LOST)
-        self.s.comparison = replace(result, source=source)
         self.s.comparison_chosen = self.o.compare_source is not None
-        await self.done(conn)
+        results: list[TestResult] = []
+        noted = len(self.s.errors)
+        try:
+            for phase in dict.fromkeys(r.phase for r in counted):
+                tests = [BY_ID[r.test] for r in counted if r.phase is phase]
+                await self._with_retry(phase, tests, results, source)
+        finally:
+            # A test left without a result (no TLS there, out of time) is an open question,
+            # never a silent pass: "all refused" must cover every counted test.
+            seen = {key(r) for r in results}
+            results += [
+                replace(self._result(BY_ID[r.test], r.phase, 1, Outcome.NOT_RUN), source=source)
+                for r in counted
+                if key(r) not in seen
+            ]
+            self.s.comparisons = results
+            self.s.comparison = deciding_comparison(results)
+            self.s.errors[noted:] = [
+                f"comparison from {source}: {e}" for e in self.s.errors[noted:]
+            ]

@@ -87,8 +87,10 @@ def _tests(service: ServiceResult, console: Console, verbose: bool) -> None:
         console.print(line)
     counted = set(service.counted)
     rows = list(latest(service.tests).items())
-    if service.comparison is not None:
-        c = service.comparison
+    compared = list(latest(service.comparisons).values())
+    if not compared and service.comparison is not None:
+        compared = [service.comparison]
+    for c in compared:
         rows.append((f"{c.phase.value}/{c.test} from {clean(c.source or '?', 45)}", c))
     for key, r in rows:
         line = Text(f"  {key:<14} ")

@@ -161,7 +161,8 @@ class ServiceResult:
     extensions: dict[Phase, dict[str, str]] = field(default_factory=dict)
     tls: list[TlsInfo] = field(default_factory=list)
     tests: list[TestResult] = field(default_factory=list)
-    comparison: TestResult | None = None
+    comparison: TestResult | None = None  # the deciding one of ``comparisons``
+    comparisons: list[TestResult] = field(default_factory=list)  # every attempt, in order
     comparison_chosen: bool = False  # --compare-source named the comparison's address
     vrfy: VrfyResult | None = None
     help_lines: tuple[str, ...] = ()
@@ -207,6 +208,7 @@ class ServiceResult:
             "tls": [t.to_json() for t in self.tls],
             "tests": [t.to_json() for t in self.tests],
             "comparison": self.comparison.to_json() if self.comparison else None,
+            "comparisons": [t.to_json() for t in self.comparisons],
             "comparison_chosen": self.comparison_chosen,
             "vrfy": _vrfy_json(self.vrfy),
             "proof": _proof_json(self.proof),

@@ -115,15 +115,33 @@ def _accepted(service: ServiceResult, counted: tuple[TestResult, ...]) -> Decisi
             "unresolvable domain: acceptance at RCPT proves nothing without a message",
             counted,
         )
-    if refused_from_chosen_source(service):
-        c = service.comparison
-        assert c is not None
+    c = service.comparison
+    if c is not None and refused_from_chosen_source(service):
+        n = len(_compared(service))
+        refusal = f"{c.outcome.value}{f' {c.code}' if c.code else ''}"
+        if n == 1:
+            return Decision(
+                Verdict.CLOSED,
+                None,
+                f"relays only for the probing address {service.source} (trusted): the same "
+                f"test ({c.test}) from {c.source} was refused ({refusal})",
+            )
         return Decision(
             Verdict.CLOSED,
             None,
-            f"relays only for the probing address {service.source} (trusted): the same test "
-            f"({c.test}) from {c.source} was refused ({c.outcome.value}"
-            f"{f' {c.code}' if c.code else ''})",
+            f"relays only for the probing address {service.source} (trusted): all {n} relay "
+            f"tests accepted from it were refused from {c.source} (first: {c.test}, {refusal})",
+        )
+    if c is not None and service.comparison_chosen and c.outcome in UNANSWERED:
+        # Refused there for some tests is not enough: an unanswered one may be relayed.
+        compared = _compared(service)
+        n = sum(1 for r in compared if r.outcome in UNANSWERED)
+        return Decision(
+            Verdict.INCONCLUSIVE,
+            dict(_UNANSWERED_REASON)[c.outcome],
+            f"relaying was accepted from {service.source}; from {c.source}, {n} of "
+            f"{len(compared)} repeated relay tests got no final answer ({c.outcome.value})",
+            counted,
         )
     if likely_trusted(service):
         return Decision(
@@ -137,6 +155,8 @@ def _accepted(service: ServiceResult, counted: tuple[TestResult, ...]) -> Decisi
     what = (
         f"{n} relay test{'s' if n != 1 else ''} accepted (first: {first.test}, {first.technique})"
     )
+    if c is not None and c.outcome is Outcome.ACCEPTED:
+        what += f"; {c.phase.value}/{c.test} was accepted from {c.source} too"
     if service.proof is not None and service.proof.accepted:
         return Decision(
             Verdict.PROVEN,
@@ -251,13 +271,36 @@ def _no_tests(service: ServiceResult) -> Decision:
 
 # -- the source address ---------------------------------------------------------------------
 def refused_from_chosen_source(service: ServiceResult) -> bool:
-    """The comparison from the address the user named (``--compare-source``) was refused.
+    """Every comparison test from the address the user named (``--compare-source``) was
+    refused (the deciding one is a refusal only then).
 
     That address is the outside view asked for: the server relays only for the probing
     address. The automatic loopback address proves nothing alike (mynetworks may cover it).
     """
     c = service.comparison
     return service.comparison_chosen and c is not None and c.outcome in REFUSED
+
+
+def _compared(service: ServiceResult) -> list[TestResult]:
+    """The last attempt of each comparison test (the deciding one alone when no list)."""
+    final = list(latest(service.comparisons).values())
+    if not final and service.comparison is not None:
+        final = [service.comparison]
+    return final
+
+
+def deciding_comparison(results: Iterable[TestResult]) -> TestResult | None:
+    """Of the comparison tests (last attempt each): the first accepted, which proves relaying
+    for an outsider; else the first without a final answer; else the first refusal (all were
+    refused). None when there are none."""
+    final = list(latest(results).values())
+    for result in final:
+        if result.outcome is Outcome.ACCEPTED:
+            return result
+    for result in final:
+        if result.outcome not in REFUSED:
+            return result
+    return final[0] if final else None
 
 
 def likely_trusted(service: ServiceResult) -> bool:
@@ -299,9 +342,9 @@ def _same_network(
 def comparison_source(service: ServiceResult, given: str | None) -> str | None:
     """The address to repeat an accepted test from, or None when there is none to use.
 
-    ``given`` is ``--compare-source``. Otherwise a user-chosen loopback source probing a
-    loopback target gets another loopback address. A probe from the target itself is never
-    compared: every loopback address is trusted by default (Debian's mynetworks is 127.0.0.0/8).
+    ``given`` is ``--compare-source``. Otherwise a loopback ``--source-address`` probing a
+    loopback target (the target's own address included) gets another loopback address. A
+    source the kernel picked is never compared: the user did not ask for a loopback view.
     """
     if given:
         return given
@@ -312,7 +355,7 @@ def comparison_source(service: ServiceResult, given: str | None) -> str | None:
         dst = ipaddress.ip_address(service.address)
     except ValueError:
         return None
-    if src.version != 4 or not (src.is_loopback and dst.is_loopback) or src == dst:
+    if src.version != 4 or not (src.is_loopback and dst.is_loopback):
         return None
     for candidate in COMPARE_LOOPBACK:
         if candidate not in (service.source, service.address):

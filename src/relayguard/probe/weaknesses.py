@@ -109,13 +109,14 @@ def _relay(service: ServiceResult, subject: Subject) -> list[Finding]:
     if service.verdict is Verdict.CLOSED and refused_from_chosen_source(service):
         c = service.comparison
         assert c is not None
+        several = len({(r.phase, r.test) for r in service.comparisons}) > 1
         return [
             _finding(
                 "relay-trusted-source",
                 Severity.INFO,
                 subject,
                 f"{service.name} relayed for {service.source}, which it trusts, and refused "
-                f"the same test from {c.source}",
+                f"the same test{'s' if several else ''} from {c.source}",
                 [],
                 ["test-relay"],
                 source_address=service.source,
