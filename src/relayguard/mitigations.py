@@ -885,16 +885,43 @@ class Action:
     exim: tuple[str, ...]
 
 
-def action(entry: Mitigation, values: dict[str, str]) -> Action:
-    return Action(
-        mitigation=entry,
-        postfix=tuple(fill(step, values) for step in entry.postfix),
-        exim=tuple(fill(step, values) for step in entry.exim),
-    )
+_MAX_EXPANDED = 20  # one command per address up to this many; beyond, the placeholder stays
+
+
+def expands(ips: list[str]) -> bool:
+    """Whether commands naming ``<ip>`` are written out once for each of ``ips``."""
+    return 1 < len(ips) <= _MAX_EXPANDED and all(map(safe_ip, ips))
+
+
+def action(
+    entry: Mitigation, values: dict[str, str], several: dict[str, list[str]] | None = None
+) -> Action:
+    """``entry`` filled with ``values``; a step naming ``<ip>`` when the incident has several
+    attacking addresses becomes one command per address (all of them plain IPs)."""
+    ips = (several or {}).get("<ip>", [])
+    if "<ip>" in values or not expands(ips):
+        ips = []
+
+    def steps(raw: tuple[str, ...]) -> tuple[str, ...]:
+        out = []
+        for step in raw:
+            if ips and "<ip>" in step:
+                lines: list[str] = []  # comments once, each command line once per address
+                for line in step.split("\n"):
+                    if "<ip>" in line:
+                        lines.extend(fill(line, {**values, "<ip>": ip}) for ip in ips)
+                    else:
+                        lines.append(fill(line, values))
+                out.append("\n".join(lines))
+            else:
+                out.append(fill(step, values))
+        return tuple(out)
+
+    return Action(mitigation=entry, postfix=steps(entry.postfix), exim=steps(entry.exim))
 
 
 def actions(findings: Sequence[Finding]) -> list[Action]:
     """The catalogue entries ``findings`` name, each once, filled in with what they pin down."""
-    values = fill_for(findings).values
+    filled = fill_for(findings)
     entries = (get(mid) for mid in used_by(findings))
-    return [action(entry, values) for entry in entries if entry is not None]
+    return [action(entry, filled.values, filled.several) for entry in entries if entry is not None]

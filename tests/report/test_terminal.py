@@ -739,7 +739,7 @@ def test_login_with_escape_sequences_is_left_out_and_shown_clean() -> None:
     assert "<login> left as is" in out and "<ip> left as is" in out
 
 
-def test_several_ips_are_listed_not_filled() -> None:
+def test_several_ips_get_one_command_each() -> None:
     brute = [
         Finding(
             indicator="auth-bruteforce",
@@ -755,9 +755,11 @@ def test_several_ips_are_listed_not_filled() -> None:
     lines = lines_of(render(result, width=200))
     assert (
         "filled in: <login> = alice@lab.test, <localpart> = alice, <domain> = lab.test; "
-        "<ip> left as is, one of 127.0.0.66, 127.0.0.67: run the commands for each" in lines
+        "<ip>: one command for each of 127.0.0.66, 127.0.0.67" in lines
     )
-    assert "     iptables -I INPUT -s <ip> -j DROP" in lines
+    assert "     iptables -I INPUT -s <ip> -j DROP" not in lines
+    i = lines.index("     iptables -I INPUT -s 127.0.0.66 -j DROP")
+    assert lines[i + 1] == "     iptables -I INPUT -s 127.0.0.67 -j DROP"
 
 
 def test_what_to_do_for_the_first_incidents_then_a_hint() -> None:

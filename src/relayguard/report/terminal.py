@@ -347,6 +347,7 @@ def _mitigations(
     console: Console,
     explained: set[str],
     mtas: tuple[str, ...] = ("Postfix", "Exim"),
+    several: dict[str, list[str]] | None = None,
 ) -> None:
     """Numbered catalogue entries, steps filled with ``values``; each "why" only the first time."""
     for number, mid in enumerate(ids, 1):
@@ -363,7 +364,7 @@ def _mitigations(
         if entry.id not in explained:
             explained.add(entry.id)
             console.print(_indent(Text(entry.why), 3))
-        filled = mitigations.action(entry, values)
+        filled = mitigations.action(entry, values, several)
         for mta, steps in (("Postfix", filled.postfix), ("Exim", filled.exim)):
             if mta not in mtas:
                 continue
@@ -382,7 +383,10 @@ def _fill_note(fill: mitigations.Fill) -> Text | None:
         parts.append("filled in: " + ", ".join(filled))
     for placeholder, values in fill.several.items():
         shown = _joined([clean(v, VALUE_LIMIT) for v in values])
-        parts.append(f"{placeholder} left as is, one of {shown}: run the commands for each")
+        if placeholder == "<ip>" and mitigations.expands(values):
+            parts.append(f"{placeholder}: one command for each of {shown}")
+        else:
+            parts.append(f"{placeholder} left as is, one of {shown}: run the commands for each")
     for placeholder in fill.unsafe:
         parts.append(f"{placeholder} left as is: the value in the log is not a plain one")
     if not parts:
@@ -413,7 +417,14 @@ def _what_to_do(result: AnalysisResult, console: Console, verbose: bool) -> None
         note = _fill_note(fill)
         if note is not None:
             console.print(note)
-        _mitigations(mitigations.used_by(incident.findings), fill.values, console, explained, mtas)
+        _mitigations(
+            mitigations.used_by(incident.findings),
+            fill.values,
+            console,
+            explained,
+            mtas,
+            fill.several,
+        )
         console.print()
     if len(shown) < len(with_actions):
         ids = _joined([clean(inc.id, 20) for inc in with_actions[len(shown) :]])
