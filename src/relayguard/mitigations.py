@@ -36,6 +36,13 @@ HOURLY_RECIPIENTS = 300
 HOURLY_AUTH = 60
 HOURLY_CONNECTIONS = 600
 
+# Check the configuration, then make the running Exim read it (Debian's split configuration
+# is rebuilt by update-exim4.conf first; elsewhere the reload alone does it).
+EXIM_APPLY = (
+    "exim -bV\n"
+    "update-exim4.conf 2>/dev/null; systemctl reload exim4 2>/dev/null || systemctl reload exim"
+)
+
 _FIREWALL_BAN = (
     "# at the firewall, every port (for an IPv6 address: ip6tables)\n"
     "iptables -I INPUT -s <ip> -j DROP"
@@ -154,7 +161,7 @@ _ENTRIES: tuple[Mitigation, ...] = (
             "deny    authenticated = *\n"
             "        !condition    = ${if eqi{$authenticated_id}{$sender_address}}\n"
             "        message       = sender $sender_address is not owned by $authenticated_id",
-            "exim -bV",
+            EXIM_APPLY,
         ),
     ),
     Mitigation(
@@ -361,7 +368,7 @@ _ENTRIES: tuple[Mitigation, ...] = (
         ),
         exim=(
             "# in the RCPT ACL, for your own and relayed domains\nrequire verify = recipient",
-            "exim -bV",
+            EXIM_APPLY,
         ),
     ),
     Mitigation(
@@ -530,7 +537,7 @@ _ENTRIES: tuple[Mitigation, ...] = (
             "exim -bP authenticators",
             "# authenticators section: every server_condition must check the password; delete\n"
             "# any authenticator whose server_condition is a constant yes/true",
-            "exim -bV",
+            EXIM_APPLY,
         ),
     ),
     Mitigation(
@@ -553,7 +560,7 @@ _ENTRIES: tuple[Mitigation, ...] = (
             "tls_certificate = /etc/letsencrypt/live/<mx_host>/fullchain.pem\n"
             "tls_privatekey = /etc/letsencrypt/live/<mx_host>/privkey.pem\n"
             "openssl_options = +no_sslv3 +no_tlsv1 +no_tlsv1_1",
-            "exim -bV",
+            EXIM_APPLY,
         ),
     ),
     Mitigation(
@@ -646,7 +653,7 @@ _ENTRIES: tuple[Mitigation, ...] = (
             "tls_certificate = /etc/exim4/<cert.pem>\n"
             "tls_privatekey = /etc/exim4/<key.pem>\n"
             "auth_advertise_hosts = ${if eq{$tls_in_cipher}{}{}{*}}",
-            "exim -bV",
+            EXIM_APPLY,
         ),
     ),
     Mitigation(
@@ -664,7 +671,7 @@ _ENTRIES: tuple[Mitigation, ...] = (
             "  public_name = PLAIN\n"
             "  server_socket = /var/run/dovecot/auth-client\n"
             "  server_set_id = $auth1",
-            "exim -bV",
+            EXIM_APPLY,
         ),
     ),
     Mitigation(
