@@ -160,3 +160,15 @@ def test_refused_request_admitted_after_retry_after(limit: Limit, gaps: list[int
             assert limit.allow(state, now + wait * (1 - 1e-9) - 1e-6).allowed is False
             assert limit.allow(state, now + wait + 1e-6).allowed is True
         state = new_state
+
+
+def test_a_full_burst_is_admitted_despite_floating_point() -> None:
+    limit = Limit(50, 60, burst=50)
+    state = NEW
+    admitted = 0
+    for _ in range(60):
+        decision = limit.allow(state, 1000.0)
+        if decision.allowed:
+            admitted += 1
+            state = decision.state
+    assert admitted == 50

@@ -1,0 +1,87 @@
+"""The store contract shared by every backend.
+
+A store holds, per key, one GCRA state (TAT) for each window of the rule that counts it, and the
+set of contained keys. :meth:`Store.allow` is one atomic read-decide-write with
+:func:`~relayguard.policy.limiter.allow_all` semantics: every window admits the request and is
+charged, or none is. Every backend must give identical decisions for identical calls;
+:class:`~relayguard.policy.stores.memory.MemoryStore` is the reference.
+
+A window is identified by its limit, period and burst (:func:`window_id`), so editing a rule's
+numbers starts that window afresh instead of reinterpreting an old TAT under a new interval.
+
+Calls are short and synchronous. An asyncio server may run them in a worker thread; a store
+serialises its own calls, so one store object may be shared by several threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import NamedTuple, Protocol
+
+from relayguard.policy._errors import PolicyError
+from relayguard.policy.limiter import Decision, Limit, allow_all
+
+
+class StoreError(PolicyError):
+    """The store could not answer (unreachable, locked, corrupt): apply the fail action."""
+
+
+class Contained(NamedTuple):
+    key: str
+    reason: str
+    since: float
+
+
+Charge = tuple[str, Sequence[Limit], float, float]
+"""The arguments of one :meth:`Store.allow`: key, windows, now, cost."""
+
+
+@lru_cache(maxsize=4096)
+def window_id(limit: Limit) -> str:
+    """The name of ``limit``'s state row: stable across restarts and across servers."""
+    # float(): Limit(1, 60) == Limit(1, 60.0), so both must name the same row.
+    return f"{limit.limit}/{float(limit.period)!r}/{limit.burst}"
+
+
+class Store(Protocol):
+    def allow(self, key: str, windows: Sequence[Limit], now: float, cost: float = 1) -> Decision:
+        """Charge ``cost`` to every window of ``key`` at ``now``, all or none.
+
+        ``state`` of the result is the latest TAT over the windows, or ``now`` if that is
+        earlier: the key is idle from then on (a TTL of ``state - now``).
+        """
+        ...
+
+    def allow_many(self, requests: Sequence[Charge]) -> list[Decision]:
+        """The decisions of :meth:`allow` called on each request in order, atomically together."""
+        ...
+
+    def refund(self, key: str, windows: Sequence[Limit], now: float, cost: float) -> None:
+        """Give back ``cost`` units admitted earlier to every window of ``key``."""
+        ...
+
+    def contain(self, key: str, reason: str, now: float) -> bool:
+        """Contain ``key``; True if it was not contained yet (else it keeps its first reason)."""
+        ...
+
+    def release(self, key: str) -> bool:
+        """Release ``key``; True if it was contained."""
+        ...
+
+    def is_contained(self, key: str) -> bool: ...
+
+    def contained(self) -> list[Contained]:
+        """Every contained key, oldest first (ties by key)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def decide(
+    windows: Sequence[Limit], states: Sequence[float], now: float, cost: float
+) -> tuple[Decision, tuple[float, ...]]:
+    """The decision and the states to write: the shared core of every backend."""
+    allowed, new, retry_after = allow_all(windows, states, now, cost)
+    # Floored at now: an idle key reads the same whether or not its expired rows were deleted.
+    return Decision(allowed, max(now, *new), retry_after), new
