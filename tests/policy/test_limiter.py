@@ -157,7 +157,8 @@ def test_refused_request_admitted_after_retry_after(limit: Limit, gaps: list[int
         allowed, new_state, wait = limit.allow(state, now)
         if not allowed:
             assert new_state == state
-            assert limit.allow(state, now + wait * (1 - 1e-9) - 1e-6).allowed is False
+            # the limiter tolerates a microsecond of float rounding: stay clear of it
+            assert limit.allow(state, now + wait * (1 - 1e-9) - 1e-5).allowed is False
             assert limit.allow(state, now + wait + 1e-6).allowed is True
         state = new_state
 

@@ -16,6 +16,7 @@ from relayguard import __version__
 from relayguard.cli.analyze import analyze
 from relayguard.cli.audit import audit
 from relayguard.cli.config_cmd import config_group
+from relayguard.cli.policy import policy
 from relayguard.cli.probe import probe
 from relayguard.errors import RelayguardError
 from relayguard.findings import ExitCode
@@ -33,6 +34,7 @@ def cli() -> None:
 cli.add_command(analyze)
 cli.add_command(audit)
 cli.add_command(probe)
+cli.add_command(policy)
 cli.add_command(config_group)
 
 

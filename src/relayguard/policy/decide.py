@@ -1,0 +1,126 @@
+"""The policy decision: request + charges + what the store said -> reply. Pure, no I/O, no clock.
+
+The server asks the store, for one request, whether the account is contained and, if not, to
+admit every charge (:meth:`Store.allow_many` with :func:`store_key` keys); it passes what came
+back (a :class:`StoreAnswer`, or a :class:`StoreFailure` on error or timeout) to :func:`decide`
+and carries out the :class:`Outcome`: send ``reply``, give back ``refund``, record ``record``
+in the rule set, and log ``event`` when it is not None (every non-DUNNO decision, WARN and store
+failures).
+
+Precedence when several windows are full: REJECT, then DEFER, then HOLD; WARN only logs.
+When the mail is refused (DEFER, REJECT) the charges admitted for it are refunded, so a
+message deferred by one rule does not use up another rule's allowance each time it is retried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from relayguard.policy.codec import DUNNO, Action, PolicyReply, PolicyRequest
+from relayguard.policy.limiter import Decision
+from relayguard.policy.rules import Charge
+
+CONTAINED_TEXT: Final = "Account contained by relayguard, message held for review"
+STORE_DOWN: Final = PolicyReply(Action.DEFER_IF_PERMIT, "4.3.0 policy store unavailable")
+
+_SEVERITY: Final = {Action.REJECT: 3, Action.DEFER: 2, Action.HOLD: 1}
+_HOLD_CONTAINED: Final = PolicyReply(Action.HOLD, CONTAINED_TEXT)
+
+
+def containment_key(request: PolicyRequest) -> str:
+    """The key containment applies to: the SASL login, else the envelope sender (lower-cased)."""
+    return request.sasl_username or request.sender.lower()
+
+
+def store_key(charge: Charge) -> str:
+    """The store key of one charge: rules never share state even when their keys coincide."""
+    return f"{charge.rule.name}:{charge.key}"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreAnswer:
+    """What the store said: ``contained`` for the request's key, else one decision per charge."""
+
+    contained: bool
+    decisions: tuple[Decision, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StoreFailure:
+    """The store raised or did not answer in time."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    reply: PolicyReply
+    record: tuple[Charge, ...] = ()
+    """Charges admitted for mail that goes on: pass to :meth:`RuleSet.record`."""
+    refund: tuple[Charge, ...] = ()
+    """Charges admitted for mail that was refused: give them back to the store."""
+    event: dict[str, object] | None = field(default=None, compare=False)
+
+
+def _event(
+    request: PolicyRequest, decision: str, reply: PolicyReply, **extra: object
+) -> dict[str, object]:
+    event: dict[str, object] = {
+        "event": "policy_decision",
+        "decision": decision,
+        "action": reply.action.value,
+    }
+    event.update(extra)
+    for name in ("sasl_username", "sender", "client_address", "queue_id", "protocol_state"):
+        value = request.attributes.get(name, "")
+        if value:
+            event[name] = value
+    return event
+
+
+def decide(
+    request: PolicyRequest,
+    charges: Sequence[Charge],
+    answer: StoreAnswer | StoreFailure,
+    *,
+    fail_closed: bool = False,
+) -> Outcome:
+    """The outcome of ``request`` given ``charges`` and the store's ``answer`` to them."""
+    if isinstance(answer, StoreFailure):
+        reply = STORE_DOWN if fail_closed else DUNNO
+        mode = "fail-closed" if fail_closed else "fail-open"
+        return Outcome(reply, event=_event(request, mode, reply, error=answer.reason))
+    if answer.contained:
+        key = containment_key(request)
+        event = _event(request, "contained", _HOLD_CONTAINED, key=key)
+        return Outcome(_HOLD_CONTAINED, event=event)
+    if len(answer.decisions) != len(charges):
+        raise ValueError(f"{len(answer.decisions)} decisions for {len(charges)} charges")
+    admitted: list[Charge] = []
+    blocking: Charge | None = None
+    warned: list[str] = []
+    for charge, decision in zip(charges, answer.decisions, strict=True):
+        if decision.allowed:
+            admitted.append(charge)
+            continue
+        action = charge.action.action
+        if action is Action.WARN:
+            warned.append(charge.rule.name)
+        elif blocking is None or _SEVERITY[action] > _SEVERITY[blocking.action.action]:
+            blocking = charge
+    if blocking is None:
+        if not warned:
+            return Outcome(DUNNO, record=tuple(admitted))
+        event = _event(request, "warn", DUNNO, rules=warned)
+        return Outcome(DUNNO, record=tuple(admitted), event=event)
+    reply = blocking.action
+    event = _event(
+        request, "limited", reply, rule=blocking.rule.name, key=blocking.key, text=reply.text
+    )
+    if warned:
+        event["warned"] = warned
+    if reply.action is Action.HOLD:
+        return Outcome(reply, record=tuple(admitted), event=event)
+    return Outcome(reply, refund=tuple(admitted), event=event)
