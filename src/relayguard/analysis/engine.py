@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from relayguard.analysis.detectors import REGISTRY, Context, Detector
+from relayguard.analysis.detectors.base import ranked
 from relayguard.analysis.incidents import build_incidents
 from relayguard.analysis.locality import (
     MAILBOX_AGENTS,
@@ -54,7 +55,7 @@ class _Top:
             self.counts = dict(keep)
 
     def top(self) -> list[tuple[str, int]]:
-        return sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))[:_TOP_N]
+        return ranked(self.counts)[:_TOP_N]
 
 
 class Analyzer:

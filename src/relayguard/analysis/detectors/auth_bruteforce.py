@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from relayguard.analysis.detectors.base import Context, Detector, Evidence, Span
+from relayguard.analysis.detectors.base import Context, Detector, Evidence, Span, ranked
 from relayguard.findings import Finding, Severity, Subject
 from relayguard.logs import events as E
 from relayguard.logs.events import Event
@@ -165,7 +165,7 @@ class AuthBruteforce(Detector):
                 continue
             n = st.span.count
             severity = Severity.HIGH if n >= self.s.high_failures else Severity.MEDIUM
-            users = sorted(st.users.items(), key=lambda kv: (-kv[1], kv[0]))
+            users = ranked(st.users)
             rate = _per_minute(n, st.span.first, st.span.last)
             targets = f" against {len(users)} account(s)" if users else ""
             out.append(
@@ -190,7 +190,7 @@ class AuthBruteforce(Detector):
             if len(us.ips) < self.s.spray_min_ips or us.span.count < self.s.spray_min_failures:
                 continue
             n = us.span.count
-            ips = sorted(us.ips.items(), key=lambda kv: (-kv[1], kv[0]))
+            ips = ranked(us.ips)
             sources = f"more than {len(ips)}" if us.more_ips else str(len(ips))
             severity = Severity.HIGH if n >= self.s.high_failures else Severity.MEDIUM
             out.append(

@@ -47,6 +47,11 @@ class Detector:
         raise NotImplementedError
 
 
+def ranked(counts: dict[str, int]) -> list[tuple[str, int]]:
+    """``counts`` most frequent first, ties in name order: how every top list is shown."""
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
 class Evidence:
     """The first and the last lines of something: how it started and where it is now."""
 

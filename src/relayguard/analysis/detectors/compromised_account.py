@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections import deque
 from typing import ClassVar
 
-from relayguard.analysis.detectors.base import Context, Detector, Evidence
+from relayguard.analysis.detectors.base import Context, Detector, Evidence, ranked
 from relayguard.analysis.locality import domain_of, network_of
 from relayguard.analysis.messages import Message
 from relayguard.findings import Finding, Severity, Subject, TimelineEntry
@@ -399,7 +399,7 @@ class CompromisedAccount(Detector):
             if tk.messages
             else "; no outbound mail seen since"
         )
-        forged = sorted(tk.sender_domains.items(), key=lambda kv: (-kv[1], kv[0]))
+        forged = ranked(tk.sender_domains)
         if forged:
             sent += f", {len(forged)} sender domain(s) not ours"
         title = f"{user} compromised: {attack}a login from {tk.ip} ({tk.how}){sent}"
@@ -463,7 +463,7 @@ class CompromisedAccount(Detector):
 
 
 def _top(counts: dict[str, int], n: int = 3) -> str:
-    items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    items = ranked(counts)
     text = ", ".join(f"{k} x{v}" for k, v in items[:n])
     if len(items) > n:
         text += f", +{len(items) - n} more"

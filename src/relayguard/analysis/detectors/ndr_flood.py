@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from relayguard.analysis.detectors.base import Context, Detector, Evidence, Span
+from relayguard.analysis.detectors.base import Context, Detector, Evidence, Span, ranked
 from relayguard.analysis.messages import Message
 from relayguard.findings import Finding, Severity, Subject
 from relayguard.logs import events as E
@@ -64,7 +64,7 @@ class NdrFlood(Detector):
                 f"{self.backscatter.count} sent to outside addresses for unauthenticated "
                 "mail (backscatter to forged senders)"
             )
-        domains = sorted(self.backscatter_domains.items(), key=lambda kv: (-kv[1], kv[0]))
+        domains = ranked(self.backscatter_domains)
         return [
             Finding(
                 indicator=self.indicator,

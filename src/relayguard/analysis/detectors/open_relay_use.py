@@ -3,7 +3,7 @@ authenticated nor in the trusted networks. The server relayed for a stranger."""
 
 from __future__ import annotations
 
-from relayguard.analysis.detectors.base import Context, Detector, Evidence, Span
+from relayguard.analysis.detectors.base import Context, Detector, Evidence, Span, ranked
 from relayguard.analysis.messages import Message
 from relayguard.findings import Finding, Severity, Subject
 from relayguard.logs.events import Event
@@ -59,7 +59,7 @@ class OpenRelayUse(Detector):
         for ip, st in self.by_ip.items():
             if st.messages < self.s.min_messages:
                 continue
-            senders = sorted(st.senders.items(), key=lambda kv: (-kv[1], kv[0]))
+            senders = ranked(st.senders)
             out.append(
                 Finding(
                     indicator=self.indicator,

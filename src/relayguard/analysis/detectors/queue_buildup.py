@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-from relayguard.analysis.detectors.base import Context, Detector, Evidence, Span
+from relayguard.analysis.detectors.base import Context, Detector, Evidence, Span, ranked
 from relayguard.findings import Finding, Severity, Subject, TimelineEntry
 from relayguard.logs import events as E
 from relayguard.logs.events import Event
@@ -76,8 +76,8 @@ class QueueBuildup(Detector):
         if self.peak < self.s.min_deferred:
             return []
         severity = Severity.HIGH if self.peak >= self.s.high_deferred else Severity.MEDIUM
-        reasons = sorted(self.reasons.items(), key=lambda kv: (-kv[1], kv[0]))
-        hops = sorted(self.hops.items(), key=lambda kv: (-kv[1], kv[0]))
+        reasons = ranked(self.reasons)
+        hops = ranked(self.hops)
         now = len(self.outstanding)
         state = "recovered" if now == 0 else f"{now} still deferred at the end of the log"
         timeline = [

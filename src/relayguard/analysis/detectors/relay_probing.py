@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from relayguard.analysis.detectors.base import Context, Detector, Evidence, Span
+from relayguard.analysis.detectors.base import Context, Detector, Evidence, Span, ranked
 from relayguard.analysis.locality import domain_of
 from relayguard.findings import Finding, Severity, Subject
 from relayguard.logs import events as E
@@ -54,7 +54,7 @@ class RelayProbing(Detector):
         for ip, st in self.by_ip.items():
             n = st.span.count
             severity = Severity.MEDIUM if n >= self.s.min_denials else Severity.LOW
-            senders = sorted(st.senders.items(), key=lambda kv: (-kv[1], kv[0]))
+            senders = ranked(st.senders)
             out.append(
                 Finding(
                     indicator=self.indicator,

@@ -8,7 +8,7 @@ address (``orig_to=`` local) keeps its original sender and is not counted.
 
 from __future__ import annotations
 
-from relayguard.analysis.detectors.base import Context, Detector, Evidence, Span
+from relayguard.analysis.detectors.base import Context, Detector, Evidence, Span, ranked
 from relayguard.analysis.locality import domain_of
 from relayguard.analysis.messages import Message
 from relayguard.findings import Finding, Severity, Subject
@@ -65,7 +65,7 @@ class UnknownSenderDomain(Detector):
             minimum = 1 if kind == "ip" else self.s.min_messages
             if st.span.count < minimum:
                 continue
-            domains = sorted(st.domains.items(), key=lambda kv: (-kv[1], kv[0]))
+            domains = ranked(st.domains)
             shown = ", ".join(d for d, _ in domains[:5]) + (" ..." if len(domains) > 5 else "")
             if kind == "ip":
                 title = (
