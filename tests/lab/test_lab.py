@@ -307,6 +307,12 @@ def test_analyzer_finds_the_abuse_the_lab_really_logged(
     ids = scenarios.queue_ids(spam) + scenarios.queue_ids(relay)
     assert len(ids) == 70
     lab.wait_removed(ids, timeout=40, since=mark)
+    # postlogd writes asynchronously: wait until every refusal the client saw is in the log
+    refused = sum(1 for run in probe for _ in run.rcpt)
+    deadline = time.monotonic() + 10
+    while lab.log_text(mark).count("Relay access denied") < refused:
+        assert time.monotonic() < deadline, "refusals missing from the log"
+        time.sleep(0.05)
 
     log = tmp_path / "maillog"
     log.write_text(lab.log_text(mark))
