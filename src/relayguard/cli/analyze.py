@@ -138,7 +138,6 @@ def _input_errors(reader: LogReader) -> list[str]:
     return errors
 
 
-
 def _zone(name: str | None) -> ZoneInfo | None:
     if name is None:
         return None

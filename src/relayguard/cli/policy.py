@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 import click
 
 from relayguard.errors import ConfigError
-from relayguard.policy.server import PolicyServer, emit_json, load_config, open_store
-from relayguard.policy.stores import MemoryStore, SqliteStore
+from relayguard.policy.server import PolicyServer, emit_json, load_config
+from relayguard.policy.stores import Store, open_store
 
 
 def _iso(when: float) -> str:
@@ -30,7 +30,7 @@ _config_option = click.option(
 )
 
 
-def _open(store_spec: str | None, config_path: str | None) -> SqliteStore | MemoryStore:
+def _open(store_spec: str | None, config_path: str | None) -> Store:
     if store_spec is None:
         if config_path is None:
             raise ConfigError("give --store sqlite:PATH or --config FILE")

@@ -23,7 +23,6 @@ import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Final
 
 from relayguard.errors import ConfigError
@@ -39,7 +38,7 @@ from relayguard.policy.decide import (
 )
 from relayguard.policy.limiter import Decision
 from relayguard.policy.rules import Charge, RuleSet, parse_rules
-from relayguard.policy.stores import MemoryStore, SqliteStore, Store
+from relayguard.policy.stores import Store
 
 DEFAULT_LISTEN: Final = "127.0.0.1:10040"
 DEFAULT_STORE: Final = "sqlite:/var/lib/relayguard/policy.sqlite"
@@ -124,17 +123,6 @@ def load_config(path: str | os.PathLike[str]) -> PolicyConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{os.fspath(path)!r}: {exc}") from None
     return parse_config(document)
-
-
-def open_store(spec: str) -> SqliteStore | MemoryStore:
-    """``sqlite:PATH`` or ``memory:``."""
-    kind, sep, where = spec.partition(":")
-    if sep and kind == "sqlite" and where:
-        Path(where).parent.mkdir(parents=True, exist_ok=True)
-        return SqliteStore(where)
-    if sep and kind == "memory" and not where:
-        return MemoryStore()
-    raise ConfigError(f"bad store {spec!r}: expected sqlite:PATH or memory:")
 
 
 def parse_listen(listen: str) -> tuple[str, int] | str:

@@ -75,6 +75,10 @@ class Store(Protocol):
         """Every contained key, oldest first (ties by key)."""
         ...
 
+    def states(self) -> dict[tuple[str, str], float]:
+        """The live state rows, by (key, window id): for tests and ``policy show``."""
+        ...
+
     def close(self) -> None: ...
 
 
