@@ -21,7 +21,7 @@ FAR = 4_102_444_800.0  # 2100-01-01T00:00:00Z: a state that is live whenever the
 
 def _run(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(policy, list(args))
-    return result.exit_code, result.output
+    return result.exit_code, result.stdout
 
 
 def test_round_trip(tmp_path: Path) -> None:
@@ -51,7 +51,9 @@ def test_round_trip(tmp_path: Path) -> None:
         f"alice: contained since {stamps['alice']}: phished\n"
         "  rule user-msgs window 2/3600.0/2: busy until 2100-01-01T00:30:00Z\n",
     )
-    assert _run("release", "alice", "--store", spec) == (0, "alice: released\n")
+    result = CliRunner().invoke(policy, ["release", "alice", "--store", spec])
+    assert (result.exit_code, result.stdout) == (0, "alice: released\n")
+    assert "postsuper -H QUEUE_ID" in result.stderr
     assert _run("release", "alice", "--store", spec) == (0, "alice: was not contained\n")
     assert _run("show", "alice", "--store", spec)[1].splitlines()[0] == "alice: not contained"
     code, out = _run("list", "--store", spec)
@@ -72,7 +74,7 @@ def test_store_from_config(tmp_path: Path) -> None:
 def test_no_store_is_an_error() -> None:
     result = CliRunner().invoke(policy, ["list"])
     assert result.exit_code == 1
-    assert str(result.exception) == "give --store sqlite:PATH or --config FILE"
+    assert str(result.exception) == "give --store SPEC or --config FILE"
 
 
 def _free_port() -> int:

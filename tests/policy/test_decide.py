@@ -9,7 +9,7 @@ from relayguard.policy.decide import (
     STORE_DOWN,
     StoreAnswer,
     StoreFailure,
-    containment_key,
+    containment_keys,
     decide,
     store_key,
 )
@@ -65,7 +65,7 @@ def _answer(*allowed: bool) -> StoreAnswer:
         if not ok:  # fill the 1/hour window first
             store.allow(skey, charge.windows, T0, 1)
         decisions.append(store.allow(skey, charge.windows, T0, 1))
-    return StoreAnswer(False, tuple(decisions))
+    return StoreAnswer("", tuple(decisions))
 
 
 def test_charges_and_keys() -> None:
@@ -76,9 +76,12 @@ def test_charges_and_keys() -> None:
         "defer:alice",
         "reject:alice",
     ]
-    assert containment_key(ALICE) == "alice"
-    assert containment_key(_request(sender="Bob@Example.org")) == "bob@example.org"
-    assert containment_key(_request()) == ""
+    assert containment_keys(ALICE) == ("alice", "alice@example.org")
+    assert containment_keys(_request(sender="Bob@Example.org", client_address="192.0.2.7")) == (
+        "bob@example.org",
+        "192.0.2.7",
+    )
+    assert containment_keys(_request()) == ()
 
 
 # allowed per rule (warn, hold, defer, reject) -> wire, recorded rules, refunded rules, decision
@@ -141,7 +144,7 @@ def test_limited_event_fields() -> None:
 
 
 def test_contained_is_held_and_charges_nothing() -> None:
-    outcome = decide(ALICE, _charges(), StoreAnswer(True))
+    outcome = decide(ALICE, _charges(), StoreAnswer("alice"))
     assert outcome.reply.wire == (
         b"action=HOLD Account contained by relayguard, message held for review\n\n"
     )
@@ -167,7 +170,7 @@ def test_store_failure(fail_closed: bool, wire: bytes, decision: str) -> None:
 
 
 def test_no_charges_is_silent_dunno() -> None:
-    outcome = decide(_request(protocol_state="RCPT"), [], StoreAnswer(False))
+    outcome = decide(_request(protocol_state="RCPT"), [], StoreAnswer())
     assert outcome.reply is DUNNO
     assert outcome.event is None
     assert STORE_DOWN.action is Action.DEFER_IF_PERMIT
@@ -175,4 +178,55 @@ def test_no_charges_is_silent_dunno() -> None:
 
 def test_decision_count_mismatch_is_a_bug() -> None:
     with pytest.raises(ValueError, match="0 decisions for 4 charges"):
-        decide(ALICE, _charges(), StoreAnswer(False))
+        decide(ALICE, _charges(), StoreAnswer())
+
+
+def test_contain_rule_holds_contains_and_outranks_reject() -> None:
+    rules = parse_rules(
+        {
+            "local_domains": ["example.org"],
+            "rules": [
+                {
+                    "name": "no-more",
+                    "key": "sasl_username",
+                    "count": "external_domains",
+                    "windows": ["1/hour"],
+                    "action": "REJECT",
+                },
+                {
+                    "name": "compromise",
+                    "key": "sasl_username",
+                    "count": "external_domains",
+                    "windows": ["1/hour", "5/day"],
+                    "action": "CONTAIN",
+                },
+            ],
+        }
+    )
+    store = MemoryStore()
+    rcpt = _request(
+        protocol_state="RCPT", sasl_username="alice", recipient="x@one.example", instance="9"
+    )
+    second = _request(
+        protocol_state="RCPT", sasl_username="alice", recipient="y@two.example", instance="9"
+    )
+    first = rules.charges(rcpt, T0)
+    for c in first:
+        store.allow(store_key(c), c.windows, T0, c.cost)
+    charges = rules.charges(second, T0)
+    decisions = tuple(store.allow(store_key(c), c.windows, T0, c.cost) for c in charges)
+    outcome = decide(second, charges, StoreAnswer("", decisions))
+    assert outcome.reply.wire == (
+        b"action=HOLD Account contained by relayguard, message held for review\n\n"
+    )
+    reason = (
+        "rule 'compromise': over 1 per hour or 5 per day external_domains of one sasl_username"
+    )
+    assert outcome.contain == ("alice", reason)
+    assert outcome.refund == ()
+    assert outcome.event is not None
+    assert (outcome.event["decision"], outcome.event["rule"], outcome.event["reason"]) == (
+        "contain",
+        "compromise",
+        reason,
+    )

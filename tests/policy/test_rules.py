@@ -224,11 +224,11 @@ R = "rule 1 ('r')"
         ),
         (
             {"rules": [rule("sender", "messages", name="r", action="OK")]},
-            f"{R}: bad action 'OK'; use DEFER, REJECT, HOLD or WARN",
+            f"{R}: bad action 'OK'; use DEFER, REJECT, HOLD, WARN or CONTAIN",
         ),
         (
             {"rules": [rule("sender", "messages", name="r", action="DUNNO")]},
-            f"{R}: bad action 'DUNNO'; use DEFER, REJECT, HOLD or WARN",
+            f"{R}: bad action 'DUNNO'; use DEFER, REJECT, HOLD, WARN or CONTAIN",
         ),
         (
             {"rules": [rule("sender", "messages", name="r", text="550 5.7.1 go away")]},

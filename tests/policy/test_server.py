@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import threading
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -11,14 +11,10 @@ from pathlib import Path
 import pytest
 
 from relayguard.errors import ConfigError
-from relayguard.policy.limiter import Decision, Limit
-from relayguard.policy.server import (
-    PolicyConfig,
-    PolicyServer,
-    parse_config,
-    parse_listen,
-)
+from relayguard.policy.config import PolicyConfig, parse_config, parse_listen
+from relayguard.policy.server import PolicyServer
 from relayguard.policy.stores import MemoryStore, SqliteStore, Store
+from relayguard.policy.stores.base import Check, Verdict
 
 RULES: dict[str, object] = {
     "policy": {
@@ -189,17 +185,9 @@ def test_idle_client_is_disconnected(tmp_path: Path) -> None:
 
 
 class BrokenStore(MemoryStore):
-    def __init__(self, delay: float = 0.0) -> None:
-        super().__init__()
-        self.delay = delay
-        self.release_hang = threading.Event()
+    """A store whose batch call always raises (a unit-test fake; see the SQLite tests)."""
 
-    def allow_many(
-        self, requests: Sequence[tuple[str, Sequence[Limit], float, float]]
-    ) -> list[Decision]:
-        if self.delay:
-            self.release_hang.wait(self.delay)
-            return super().allow_many(requests)
+    def check_many(self, checks: Sequence[Check]) -> list[Verdict]:
         raise OSError("disk on fire")
 
 
@@ -210,43 +198,72 @@ class BrokenStore(MemoryStore):
         ("closed", b"action=DEFER_IF_PERMIT 4.3.0 policy store unavailable\n\n"),
     ],
 )
-@pytest.mark.parametrize("delay", [0.0, 5.0], ids=["raises", "hangs"])
-def test_store_failure_answers_in_bounded_time(fail_mode: str, reply: bytes, delay: float) -> None:
-    store = BrokenStore(delay)
+def test_store_error_gets_the_fail_action(fail_mode: str, reply: bytes) -> None:
+    async def body(server: PolicyServer, address: tuple[str, int], events: Events) -> None:
+        assert await _exchange(address, [_request("erin", "E1"), _request("erin", "E2")], 2) == [
+            reply,
+            reply,
+        ]
+
+    events = _run(BrokenStore(), body, _config(fail_mode, timeout=0.1))
+    down = {"event": "store_down", "error": "OSError: disk on fire", "fail_mode": fail_mode}
+    if fail_mode == "open":  # fail-open answers are DUNNO: only the transition is logged
+        assert events == [down]
+    else:
+        assert events[0] == down
+        assert [(e["decision"], e["action"], e["error"]) for e in events[1:]] == [
+            ("fail-closed", "DEFER_IF_PERMIT", "OSError: disk on fire")
+        ] * 2
+
+
+def test_locked_sqlite_answers_in_bounded_time_then_recovers(tmp_path: Path) -> None:
+    """Another process holds the SQLite write lock: answers come after about store_timeout, not
+    after the lock is gone; while the store is down nothing waits; then counting resumes."""
+    path = tmp_path / "p.db"
+    policy = dict(RULES["policy"])  # type: ignore[call-overload]
+    policy.update(store_timeout=0.1, store_retry=0.3)
+    config = parse_config({"policy": policy})
+    store = SqliteStore(path, busy_timeout=config.store_timeout)
+    locker = sqlite3.connect(path, isolation_level=None)
 
     async def body(server: PolicyServer, address: tuple[str, int], events: Events) -> None:
+        locker.execute("BEGIN EXCLUSIVE")
         start = time.monotonic()
-        assert await _exchange(address, [_request("erin", "E1")], 1) == [reply]
-        assert time.monotonic() - start < 0.15 + (0.1 if delay else 0)
-        store.release_hang.set()
+        assert await _exchange(address, [_request("ivan", "I1")], 1) == [DUNNO]
+        first = time.monotonic() - start
+        # the lock is held for 30 s more: the answer did not wait for it
+        assert 0.1 <= first < 5
+        start = time.monotonic()
+        assert await _exchange(address, [_request("ivan", "I2")], 1) == [DUNNO]
+        assert time.monotonic() - start < first  # inside store_retry: the store is not tried
+        locker.execute("ROLLBACK")
+        await asyncio.sleep(0.35)  # store_retry has passed: the store is tried again
+        replies = [_request("ivan", f"I{n}") for n in (3, 4, 5)]
+        assert await _exchange(address, replies, 3) == [DUNNO, DUNNO, DEFERRED]
 
-    events = _run(store, body, _config(fail_mode, timeout=0.1))
-    assert [(e["decision"], e["action"]) for e in events] == [
-        (f"fail-{fail_mode}", "DUNNO" if fail_mode == "open" else "DEFER_IF_PERMIT")
-    ]
-    error = "no answer within 0.1s" if delay else "OSError: disk on fire"
-    assert events[0]["error"] == error
+    events = _run(store, body, config)
+    assert [e["event"] for e in events] == ["store_down", "store_up", "policy_decision"]
+    assert "database is locked" in str(events[0]["error"])
+    assert events[2]["decision"] == "limited"
+    locker.close()
 
 
-def test_close_finishes_in_flight_request_and_closes_store(tmp_path: Path) -> None:
-    store = BrokenStore(0.3)
-
+def test_close_answers_queued_requests_and_disconnects_clients(tmp_path: Path) -> None:
     async def body(server: PolicyServer, address: tuple[str, int], events: Events) -> None:
         reader, writer = await asyncio.open_connection(*address)
         idle_reader, idle_writer = await asyncio.open_connection(*address)
         writer.write(_request("frank", "F1"))
         await writer.drain()
-        await asyncio.sleep(0.05)  # the request is now waiting for the store
-        closing = asyncio.create_task(server.close())
         assert await asyncio.wait_for(reader.readuntil(b"\n\n"), 5) == DUNNO
+        await server.close()
         assert await asyncio.wait_for(idle_reader.read(), 5) == b""
-        await closing
+        assert await asyncio.wait_for(reader.read(), 5) == b""
         with pytest.raises(OSError):
             await asyncio.open_connection(*address)
         writer.close()
         idle_writer.close()
 
-    _run(store, body, _config("open", timeout=1.0))
+    _run(SqliteStore(tmp_path / "p.db"), body)
 
 
 @pytest.mark.parametrize(
@@ -289,7 +306,8 @@ def test_parse_config_defaults() -> None:
         0.2,
         False,
     )
-    assert (config.idle_timeout, config.max_connections, config.rules.rules) == (60.0, 1000, ())
+    assert (config.idle_timeout, config.max_connections, config.rules.rules) == (600.0, 1000, ())
+    assert (config.store_retry, config.metrics_listen) == (1.0, "")
 
 
 def test_connections_above_the_bound_are_closed(tmp_path: Path) -> None:

@@ -122,7 +122,7 @@ def test_sqlite_survives_restart(tmp_path: Path) -> None:
     db = sqlite3.connect(path)
     try:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert db.execute("PRAGMA user_version").fetchone() == (1,)
+        assert db.execute("PRAGMA user_version").fetchone() == (2,)
     finally:
         db.close()
 
@@ -132,9 +132,9 @@ def test_sqlite_errors(tmp_path: Path) -> None:
         SqliteStore(tmp_path / "missing" / "p.db")
     path = tmp_path / "new.db"
     db = sqlite3.connect(path)
-    db.execute("PRAGMA user_version = 2")
+    db.execute("PRAGMA user_version = 3")
     db.close()
-    with pytest.raises(StoreError, match="schema 2, newer"):
+    with pytest.raises(StoreError, match="schema 3, newer"):
         SqliteStore(path)
     s = SqliteStore(tmp_path / "p.db")
     s.close()

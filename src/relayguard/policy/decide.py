@@ -7,7 +7,9 @@ and carries out the :class:`Outcome`: send ``reply``, give back ``refund``, reco
 in the rule set, and log ``event`` when it is not None (every non-DUNNO decision, WARN and store
 failures).
 
-Precedence when several windows are full: REJECT, then DEFER, then HOLD; WARN only logs.
+Precedence when several windows are full: a CONTAIN rule first (the message is held and the
+rule's key contained: ``contain`` of the outcome), then REJECT, then DEFER, then HOLD; WARN only
+logs.
 When the mail is refused (DEFER, REJECT) the charges admitted for it are refunded, so a
 message deferred by one rule does not use up another rule's allowance each time it is retried.
 """
@@ -20,18 +22,27 @@ from typing import Final
 
 from relayguard.policy.codec import DUNNO, Action, PolicyReply, PolicyRequest
 from relayguard.policy.limiter import Decision
-from relayguard.policy.rules import Charge
+from relayguard.policy.rules import CONTAINED_TEXT, Charge
 
-CONTAINED_TEXT: Final = "Account contained by relayguard, message held for review"
 STORE_DOWN: Final = PolicyReply(Action.DEFER_IF_PERMIT, "4.3.0 policy store unavailable")
 
 _SEVERITY: Final = {Action.REJECT: 3, Action.DEFER: 2, Action.HOLD: 1}
 _HOLD_CONTAINED: Final = PolicyReply(Action.HOLD, CONTAINED_TEXT)
 
 
-def containment_key(request: PolicyRequest) -> str:
-    """The key containment applies to: the SASL login, else the envelope sender (lower-cased)."""
-    return request.sasl_username or request.sender.lower()
+def containment_keys(request: PolicyRequest) -> tuple[str, ...]:
+    """The keys a containment may name: the SASL login, the envelope sender, the client address.
+
+    Containing a login holds its mail whatever sender it uses; containing an address holds every
+    message with that envelope sender (a forged or cracked mailbox used without a login).
+    """
+    attributes = request.attributes
+    keys = (
+        attributes.get("sasl_username", ""),
+        attributes.get("sender", "").lower(),
+        attributes.get("client_address", ""),
+    )
+    return tuple(k for k in keys if k)
 
 
 def store_key(charge: Charge) -> str:
@@ -41,9 +52,9 @@ def store_key(charge: Charge) -> str:
 
 @dataclass(frozen=True, slots=True)
 class StoreAnswer:
-    """What the store said: ``contained`` for the request's key, else one decision per charge."""
+    """What the store said: the ``contained`` key of the request, else one decision per charge."""
 
-    contained: bool
+    contained: str = ""
     decisions: tuple[Decision, ...] = ()
 
 
@@ -61,6 +72,8 @@ class Outcome:
     """Charges admitted for mail that goes on: pass to :meth:`RuleSet.record`."""
     refund: tuple[Charge, ...] = ()
     """Charges admitted for mail that was refused: give them back to the store."""
+    contain: tuple[str, str] | None = None
+    """(key, reason): a CONTAIN rule overflowed; contain the key in the store and raise an alert."""
     event: dict[str, object] | None = field(default=None, compare=False)
 
 
@@ -93,23 +106,32 @@ def decide(
         mode = "fail-closed" if fail_closed else "fail-open"
         return Outcome(reply, event=_event(request, mode, reply, error=answer.reason))
     if answer.contained:
-        key = containment_key(request)
-        event = _event(request, "contained", _HOLD_CONTAINED, key=key)
+        event = _event(request, "contained", _HOLD_CONTAINED, key=answer.contained)
         return Outcome(_HOLD_CONTAINED, event=event)
     if len(answer.decisions) != len(charges):
         raise ValueError(f"{len(answer.decisions)} decisions for {len(charges)} charges")
     admitted: list[Charge] = []
     blocking: Charge | None = None
+    containing: Charge | None = None
     warned: list[str] = []
     for charge, decision in zip(charges, answer.decisions, strict=True):
         if decision.allowed:
             admitted.append(charge)
             continue
         action = charge.action.action
-        if action is Action.WARN:
+        if charge.rule.contains:
+            containing = containing or charge
+        elif action is Action.WARN:
             warned.append(charge.rule.name)
         elif blocking is None or _SEVERITY[action] > _SEVERITY[blocking.action.action]:
             blocking = charge
+    if containing is not None:
+        reason = containing.rule.describe()
+        reply = containing.action
+        event = _event(
+            request, "contain", reply, rule=containing.rule.name, key=containing.key, reason=reason
+        )
+        return Outcome(reply, record=tuple(admitted), contain=(containing.key, reason), event=event)
     if blocking is None:
         if not warned:
             return Outcome(DUNNO, record=tuple(admitted))

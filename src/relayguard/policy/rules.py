@@ -19,7 +19,7 @@ A rule::
     count = "messages"                     # messages, recipients, external_domains, bytes
     stage = "END-OF-MESSAGE"               # optional, see below
     windows = ["100/hour", "1000/day"]     # COUNT/PERIOD [burst N]; all must admit
-    action = "DEFER"                       # DEFER, REJECT, HOLD, WARN
+    action = "DEFER"                       # DEFER, REJECT, HOLD, WARN, CONTAIN
     text = "450 4.7.1 Too much mail, try again later"   # optional; DEFER text must be 4xx
 
 A request without the key's value (no ``sasl_username`` for unauthenticated mail, the null
@@ -45,6 +45,10 @@ What is counted, and when (``protocol_state``):
 Double counting is avoided by ``instance`` (the same for every request about one message):
 a bounded LRU of recent instances remembers which rules, and which recipients, were already
 recorded for that message. A request without ``instance`` is never deduplicated.
+
+``action = "CONTAIN"`` makes a rule a compromise detector: the request that overflows one of its
+windows gets HOLD and the rule's key is contained in the store (every further message of it is
+held until an administrator releases it); see :mod:`relayguard.policy.decide`.
 
 Windows are GCRA limits (:class:`~relayguard.policy.limiter.Limit`). The burst defaults to the
 window's count: "100/hour" is a bucket of 100 refilled at 100 per hour, so a user may send 10
@@ -93,6 +97,9 @@ _STAGES: Final[Mapping[Counted, tuple[str, ...]]] = {
     Counted.EXTERNAL_DOMAINS: (RCPT,),
     Counted.BYTES: (END_OF_MESSAGE,),
 }
+
+CONTAIN: Final = "CONTAIN"
+CONTAINED_TEXT: Final = "Account contained by relayguard, message held for review"
 
 _DEFAULT_TEXT: Final[Mapping[Action, str]] = {
     Action.DEFER: "450 4.7.1 Rate limit exceeded, try again later",
@@ -237,10 +244,25 @@ class Rule:
     key_func: KeyFunc
     span: float
     """The longest window's period: how long an external domain stays counted."""
+    contains: bool = False
+    """A CONTAIN rule: overflowing a window contains the key."""
 
     @property
     def action(self) -> Action:
         return self.reply.action
+
+    def describe(self) -> str:
+        """The rule in words for logs and alerts: ``"over 50 external_domains per hour"``."""
+        windows = " or ".join(f"{w.limit} per {_period_words(w.period)}" for w in self.windows)
+        return f"rule {self.name!r}: over {windows} {self.count} of one {self.key}"
+
+
+def _period_words(period: float) -> str:
+    for seconds, unit in ((604800, "week"), (86400, "day"), (3600, "hour"), (60, "minute")):
+        if period % seconds == 0:
+            n = int(period // seconds)
+            return unit if n == 1 else f"{n} {unit}s"
+    return f"{period:g} seconds"
 
 
 class Charge(NamedTuple):
@@ -307,13 +329,17 @@ def _parse_rule(index: int, table: object, names: set[str], local: bool) -> Rule
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
     action_text = _string(where, table, "action", None)
+    contains = action_text.upper() == CONTAIN
     try:
-        action = Action(action_text.upper())
+        action = Action.HOLD if contains else Action(action_text.upper())
     except ValueError:
         action = Action.DUNNO  # not a rule action: refused just below
     if action not in _DEFAULT_TEXT:
-        raise ConfigError(f"{where}: bad action {action_text!r}; use DEFER, REJECT, HOLD or WARN")
-    text = _string(where, table, "text", _DEFAULT_TEXT[action]).strip()
+        raise ConfigError(
+            f"{where}: bad action {action_text!r}; use DEFER, REJECT, HOLD, WARN or CONTAIN"
+        )
+    default_text = CONTAINED_TEXT if contains else _DEFAULT_TEXT[action]
+    text = _string(where, table, "text", default_text).strip()
     try:
         reply = _reply(action, text)
     except ConfigError as exc:
@@ -323,7 +349,7 @@ def _parse_rule(index: int, table: object, names: set[str], local: bool) -> Rule
         raise ConfigError(f"{where}: duplicate rule name {name!r}")
     names.add(name)
     span = max(limit.period for limit in windows)
-    return Rule(name, key, count, stage, tuple(windows), reply, key_func, span)
+    return Rule(name, key, count, stage, tuple(windows), reply, key_func, span, contains)
 
 
 def _local_domains(config: Mapping[str, object]) -> frozenset[str]:
@@ -377,6 +403,12 @@ class RuleSet:
         self._instances: OrderedDict[str, set[object]] = OrderedDict()
         # (rule name, key, domain) -> when it was last counted
         self._domains: OrderedDict[tuple[str, str, str], float] = OrderedDict()
+
+    def adopt_memory(self, old: RuleSet) -> None:
+        """Take over ``old``'s memory of counted messages and domains (a reload of the rules),
+        so that a message under way is not counted again by the rules that kept their name."""
+        self._instances = old._instances
+        self._domains = old._domains
 
     def is_local(self, domain: str) -> bool:
         """``domain`` is a local domain or one of their subdomains."""

@@ -1,14 +1,32 @@
-"""The asyncio shell around the policy codec: sockets, timeouts, the store thread, shutdown.
+"""The asyncio shell around the policy codec: sockets, batching, the store, shutdown.
 
-Every connection gets its own :class:`PolicyConnection` and answers its requests in order, one
-at a time (Postfix never sends the next before the reply). Store calls run in one worker
-thread, each bounded by ``store_timeout``; a slow or failing store gets the configured fail
-action (:mod:`relayguard.policy.decide`). A client that breaks the protocol, stays idle for
-``idle_timeout`` or arrives above ``max_connections`` is disconnected without a reply, which
-Postfix turns into a retry and then its ``default_action``.
+Theory of operation
+-------------------
+Each client connection is a :class:`_Client` protocol: bytes go into its
+:class:`~relayguard.policy.codec.PolicyConnection`, and every complete request is handed to
+:meth:`PolicyServer.submit`. A request that no rule charges and that needs no containment
+lookup is answered at once; the others wait in a queue that is drained once per turn of the
+event loop: every request that arrived during that turn goes to the store in one
+:meth:`~relayguard.policy.stores.Store.check_many` call (one SQLite transaction, one Redis
+script call), then each is decided (:func:`~relayguard.policy.decide.decide`) and answered in
+arrival order. Under load, batches grow by themselves (the group commit of databases); with one
+client, a batch is one request.
 
-:meth:`PolicyServer.close` stops accepting, disconnects idle clients, lets the requests being
-answered finish, then closes the store.
+The store is called inline, on the event loop thread: each store bounds its own calls by
+``store_timeout`` (SQLite's busy timeout, Redis socket timeouts), which is what keeps answers
+bounded without a thread hand-off per request. A failed or timed-out call answers the whole batch
+with the fail action, and for ``store_retry`` seconds after it every request gets the fail action
+without touching the store, so a dead store costs one timeout per ``store_retry``; then the
+store is tried again and, when it answers, counting resumes. Only the transitions are logged
+(``store_down``/``store_up``), plus each fail-closed refusal.
+
+A client that breaks the protocol, stays idle for ``idle_timeout`` or arrives above
+``max_connections`` is disconnected without a reply, which Postfix turns into a retry and then
+its ``default_action``. A client that pipelines more than :data:`MAX_PIPELINED` requests without
+reading the replies is not read until it catches up.
+
+:meth:`PolicyServer.close` stops accepting, answers what is queued, disconnects every client,
+then closes the store.
 """
 
 from __future__ import annotations
@@ -19,42 +37,40 @@ import json
 import os
 import sys
 import time
-import tomllib
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import Final
 
-from relayguard.errors import ConfigError
 from relayguard.policy._errors import RemoteProtocolError
-from relayguard.policy.codec import NEED_DATA, ConnectionClosed, PolicyConnection, PolicyRequest
+from relayguard.policy.codec import (
+    DUNNO,
+    NEED_DATA,
+    ConnectionClosed,
+    PolicyConnection,
+    PolicyReply,
+    PolicyRequest,
+)
+from relayguard.policy.config import PolicyConfig, parse_listen
 from relayguard.policy.decide import (
     Outcome,
     StoreAnswer,
     StoreFailure,
-    containment_key,
+    containment_keys,
     decide,
     store_key,
 )
-from relayguard.policy.limiter import Decision
-from relayguard.policy.rules import Charge, RuleSet, parse_rules
+from relayguard.policy.metrics import PolicyMetrics
+from relayguard.policy.rules import Charge
 from relayguard.policy.stores import Store
+from relayguard.policy.stores.base import Check, Verdict
 
-DEFAULT_LISTEN: Final = "127.0.0.1:10040"
-DEFAULT_STORE: Final = "sqlite:/var/lib/relayguard/policy.sqlite"
 READ_SIZE: Final = 64 * 1024
-_SETTINGS: Final = frozenset(
-    (
-        "listen",
-        "store",
-        "store_timeout",
-        "fail_mode",
-        "local_domains",
-        "rules",
-        "idle_timeout",
-        "max_connections",
-    )
-)
+MAX_BATCH: Final = 1024
+"""Requests per store call: bounds how long one batch holds SQLite's write lock (~5 ms)."""
+MAX_PIPELINED: Final = 64
+"""Unanswered requests per connection before it is no longer read (Postfix sends one at a time)."""
+BACKLOG: Final = 1024
+"""Postfix opens policy connections in bursts (one per smtpd process); a short listen backlog
+makes their connects fail (POLICY.md: policyd-rate-limit's listen(5))."""
 
 Emit = Callable[[dict[str, object]], None]
 
@@ -65,91 +81,91 @@ def emit_json(event: dict[str, object]) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-@dataclass(frozen=True, slots=True)
-class PolicyConfig:
-    rules: RuleSet
-    listen: str = DEFAULT_LISTEN
-    store: str = DEFAULT_STORE
-    store_timeout: float = 0.2
-    fail_closed: bool = False
-    idle_timeout: float = 60.0
-    max_connections: int = 1000
-    raw: Mapping[str, object] = field(default_factory=dict, repr=False)
+class _Job:
+    __slots__ = ("charges", "client", "keys", "now", "request", "started")
+
+    def __init__(
+        self,
+        client: _Client,
+        request: PolicyRequest,
+        charges: list[Charge],
+        keys: tuple[str, ...],
+        now: float,
+        started: float,
+    ) -> None:
+        self.client = client
+        self.request = request
+        self.charges = charges
+        self.keys = keys
+        self.now = now
+        self.started = started
 
 
-def _number(table: Mapping[str, object], name: str, default: float, low: float) -> float:
-    value = table.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > low:
-        raise ConfigError(f"policy.{name} must be a number above {low}")
-    return float(value)
+class _Client(asyncio.Protocol):
+    """One policy client connection."""
 
+    def __init__(self, server: PolicyServer) -> None:
+        self.server = server
+        self.codec = PolicyConnection()
+        self.transport: asyncio.Transport | None = None
+        self.unanswered = 0
+        self.paused = False
+        self.eof = False
+        self.last_active = 0.0
 
-def parse_config(document: Mapping[str, object]) -> PolicyConfig:
-    """The ``[policy]`` table of a loaded TOML document."""
-    table = document.get("policy")
-    if not isinstance(table, dict):
-        raise ConfigError("the config has no [policy] table")
-    unknown = sorted(str(k) for k in table if k not in _SETTINGS)
-    if unknown:
-        raise ConfigError(f"policy: unknown setting {unknown[0]!r}")
-    rules = parse_rules({k: table[k] for k in ("rules", "local_domains") if k in table})
-    strings = {}
-    for name, default in (("listen", DEFAULT_LISTEN), ("store", DEFAULT_STORE)):
-        value = table.get(name, default)
-        if not isinstance(value, str):
-            raise ConfigError(f"policy.{name} must be a string")
-        strings[name] = value
-    fail_mode = table.get("fail_mode", "open")
-    if fail_mode not in ("open", "closed"):
-        raise ConfigError("policy.fail_mode must be 'open' or 'closed'")
-    return PolicyConfig(
-        rules=rules,
-        listen=strings["listen"],
-        store=strings["store"],
-        store_timeout=_number(table, "store_timeout", 0.2, 0),
-        fail_closed=fail_mode == "closed",
-        idle_timeout=_number(table, "idle_timeout", 60.0, 0),
-        max_connections=int(_number(table, "max_connections", 1000, 0)),
-        raw=table,
-    )
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.last_active = self.server.loop.time()
+        if not self.server.admit(self):
+            transport.abort()
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.forget(self)
 
-def load_config(path: str | os.PathLike[str]) -> PolicyConfig:
-    try:
-        with open(path, "rb") as f:
-            document = tomllib.load(f)
-    except OSError as exc:
-        raise ConfigError(f"cannot read {os.fspath(path)!r}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{os.fspath(path)!r}: {exc}") from None
-    return parse_config(document)
+    def data_received(self, data: bytes) -> None:
+        server = self.server
+        self.last_active = server.loop.time()
+        codec = self.codec
+        try:
+            codec.receive_data(data)
+            while True:
+                event = codec.next_event()
+                if event is NEED_DATA:
+                    return
+                if isinstance(event, ConnectionClosed):
+                    self.close()
+                    return
+                assert isinstance(event, PolicyRequest)
+                self.unanswered += 1
+                server.submit(self, event)
+                if self.unanswered > MAX_PIPELINED and not self.paused and self.transport:
+                    self.paused = True
+                    self.transport.pause_reading()
+        except RemoteProtocolError as exc:
+            server.protocol_error(self, exc)
 
+    def eof_received(self) -> bool | None:
+        # Every complete request was taken in data_received; what is left is incomplete.
+        self.eof = True
+        if not self.unanswered:
+            self.close()
+        return True  # keep the transport open until the queued replies are written
 
-def parse_listen(listen: str) -> tuple[str, int] | str:
-    """``HOST:PORT`` (``[v6]:PORT``) as (host, port), or ``unix:/path`` as the path."""
-    if listen.startswith("unix:"):
-        path = listen[5:]
-        if not path:
-            raise ConfigError("listen unix: needs a path")
-        return path
-    host, sep, port = listen.rpartition(":")
-    host = host.removeprefix("[").removesuffix("]")
-    if not sep or not host or not (port.isascii() and port.isdigit()) or int(port) > 65535:
-        raise ConfigError(f"bad listen address {listen!r}: expected HOST:PORT or unix:/path")
-    return host, int(port)
+    def reply(self, reply: PolicyReply) -> None:
+        self.unanswered -= 1
+        if self.transport is None or self.transport.is_closing():
+            return
+        self.transport.write(self.codec.send(reply))
+        if self.paused and self.unanswered <= MAX_PIPELINED // 2:
+            self.paused = False
+            self.transport.resume_reading()
+        if self.eof and not self.unanswered:
+            self.close()
 
-
-def _ask_store(
-    store: Store, key: str, charges: Sequence[tuple[str, Charge]], now: float
-) -> StoreAnswer:
-    """Runs in the store thread: containment first, then all charges in one call."""
-    if key and store.is_contained(key):
-        return StoreAnswer(True)
-    if not charges:
-        return StoreAnswer(False)
-    calls = [(skey, c.windows, now, float(c.cost)) for skey, c in charges]
-    decisions: list[Decision] = store.allow_many(calls)
-    return StoreAnswer(False, tuple(decisions))
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
 
 
 class PolicyServer:
@@ -160,28 +176,50 @@ class PolicyServer:
         *,
         clock: Callable[[], float] = time.time,
         emit: Emit = emit_json,
+        metrics: PolicyMetrics | None = None,
     ) -> None:
         self.config = config
         self.rules = config.rules
         self.store = store
+        self.metrics = metrics or PolicyMetrics()
         self._clock = clock
         self._emit = emit
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relayguard-store")
         self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._busy: set[asyncio.Task[None]] = set()
+        self._clients: set[_Client] = set()
+        self._queue: list[_Job] = []
+        self._flush_scheduled = False
+        self._down_until = 0.0
+        self._down_reason = ""
         self._stopping = False
-        self.requests = 0
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        assert self._loop is not None
+        return self._loop
+
+    @property
+    def requests(self) -> int:
+        return self.metrics.requests
+
+    # --- life cycle ---------------------------------------------------------------------------
 
     async def start(self, listen: str | None = None) -> None:
+        self._loop = loop = asyncio.get_running_loop()
         where = parse_listen(listen or self.config.listen)
         if isinstance(where, str):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(where)
-            self._server = await asyncio.start_unix_server(self._handle, where, limit=READ_SIZE)
+            self._server = await loop.create_unix_server(
+                lambda: _Client(self), where, backlog=BACKLOG
+            )
         else:
             host, port = where
-            self._server = await asyncio.start_server(self._handle, host, port, limit=READ_SIZE)
+            self._server = await loop.create_server(
+                lambda: _Client(self), host, port, backlog=BACKLOG, reuse_address=True
+            )
+        self._schedule_sweep()
 
     @property
     def address(self) -> tuple[str, int] | str:
@@ -191,97 +229,192 @@ class PolicyServer:
         name = self._server.sockets[0].getsockname()
         return name if isinstance(name, str) else (str(name[0]), int(name[1]))
 
+    def reload(self, config: PolicyConfig) -> None:
+        """New rules and bounds (SIGHUP); the store and the listening socket stay."""
+        config.rules.adopt_memory(self.rules)
+        self.config = config
+        self.rules = config.rules
+        self.metrics.reloads += 1
+
     async def close(self, grace: float = 5.0) -> None:
-        """Stop accepting, drop idle clients, finish requests being answered, close the store."""
+        """Stop accepting, answer what is queued, disconnect every client, close the store."""
         self._stopping = True
         if self._server is not None:
             self._server.close()
-        for task in self._tasks - self._busy:
-            task.cancel()
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=grace)
-        loop = asyncio.get_running_loop()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(loop.run_in_executor(self._executor, self.store.close), grace)
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        self._flush()
+        deadline = time.monotonic() + grace
+        for client in list(self._clients):
+            client.close()
+        while self._clients and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        for client in list(self._clients):
+            if client.transport is not None:
+                client.transport.abort()
+        self.store.close()
 
-    async def answer(self, request: PolicyRequest) -> Outcome:
-        """Decide ``request`` and carry out the outcome (refund, record, log)."""
-        self.requests += 1
+    # --- connections --------------------------------------------------------------------------
+
+    def admit(self, client: _Client) -> bool:
+        if self._stopping or len(self._clients) >= self.config.max_connections:
+            return False
+        self._clients.add(client)
+        self.metrics.connections = len(self._clients)
+        return True
+
+    def forget(self, client: _Client) -> None:
+        self._clients.discard(client)
+        self.metrics.connections = len(self._clients)
+
+    def protocol_error(self, client: _Client, exc: RemoteProtocolError) -> None:
+        self.metrics.protocol_errors += 1
+        self._emit({"event": "client_error", "error": str(exc)})
+        if client.transport is not None:
+            client.transport.abort()
+
+    def _schedule_sweep(self) -> None:
+        every = max(0.05, min(self.config.idle_timeout / 4, 30.0))
+        self._sweeper = self.loop.call_later(every, self._sweep)
+
+    def _sweep(self) -> None:
+        """Disconnect clients idle for longer than ``idle_timeout`` (slowloris included)."""
+        horizon = self.loop.time() - self.config.idle_timeout
+        for client in list(self._clients):
+            if client.last_active < horizon and not client.unanswered:
+                client.close()
+        if not self._stopping:
+            self._schedule_sweep()
+
+    # --- requests -----------------------------------------------------------------------------
+
+    def submit(self, client: _Client, request: PolicyRequest) -> None:
+        self.metrics.requests += 1
         now = self._clock()
         charges = self.rules.charges(request, now)
-        key = containment_key(request)
-        config = self.config
-        answer: StoreAnswer | StoreFailure
-        if not key and not charges:
-            answer = StoreAnswer(False)
-        else:
-            keyed = [(store_key(c), c) for c in charges]
-            loop = asyncio.get_running_loop()
-            job = loop.run_in_executor(self._executor, _ask_store, self.store, key, keyed, now)
-            try:
-                answer = await asyncio.wait_for(job, config.store_timeout)
-            except TimeoutError:
-                answer = StoreFailure(f"no answer within {config.store_timeout}s")
-            except Exception as exc:  # any store failure, not only StoreError, gets the fail mode
-                answer = StoreFailure(f"{type(exc).__name__}: {exc}")
-        outcome = decide(request, charges, answer, fail_closed=config.fail_closed)
-        if outcome.refund:
-            await self._refund(outcome.refund, now)
-        if outcome.record:
-            self.rules.record(request, outcome.record, now)
-        if outcome.event is not None:
-            self._emit(outcome.event)
-        return outcome
-
-    async def _refund(self, charges: Sequence[Charge], now: float) -> None:
-        def give_back() -> None:
-            for c in charges:
-                self.store.refund(store_key(c), c.windows, now, float(c.cost))
-
-        loop = asyncio.get_running_loop()
-        try:
-            await asyncio.wait_for(
-                loop.run_in_executor(self._executor, give_back), self.config.store_timeout
-            )
-        except Exception as exc:  # a lost refund only errs on the strict side
-            self._emit({"event": "refund_failed", "error": f"{type(exc).__name__}: {exc}"})
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        if self._stopping or len(self._tasks) >= self.config.max_connections:
-            writer.close()
+        keys = containment_keys(request)
+        started = self.loop.time()
+        if not charges and not keys and not self._queue:
+            self.metrics.decisions["DUNNO", "ok"] += 1
+            self._finish(client, request, DUNNO, started)
             return
-        self._tasks.add(task)
-        try:
-            await self._serve(reader, writer, task)
-        except RemoteProtocolError as exc:
-            self._emit({"event": "client_error", "error": str(exc)})
-        except (TimeoutError, ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            self._tasks.discard(task)
-            self._busy.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await asyncio.wait_for(writer.wait_closed(), 1.0)
+        self._queue.append(_Job(client, request, charges, keys, now, started))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._flush)
 
-    async def _serve(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, task: asyncio.Task[None]
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        while self._queue:
+            jobs = self._queue[:MAX_BATCH]
+            del self._queue[:MAX_BATCH]
+            self._answer(jobs)
+
+    def _answer(self, jobs: Sequence[_Job]) -> None:
+        answers = self._ask(jobs)
+        fail_closed = self.config.fail_closed
+        refunds: list[tuple[str, Sequence[object], float, float]] = []
+        for job, answer in zip(jobs, answers, strict=True):
+            outcome = decide(job.request, job.charges, answer, fail_closed=fail_closed)
+            self._carry_out(job, outcome)
+            if outcome.refund:
+                refunds.extend(
+                    (store_key(c), c.windows, job.now, float(c.cost)) for c in outcome.refund
+                )
+        if refunds:
+            try:
+                self.store.refund_many(refunds)  # type: ignore[arg-type]
+            except Exception as exc:  # a lost refund only errs on the strict side
+                self._emit({"event": "refund_failed", "error": _describe(exc)})
+
+    def _ask(self, jobs: Sequence[_Job]) -> list[StoreAnswer | StoreFailure]:
+        """The store's answer to each job, or the fail answer for all of them."""
+        if self._clock() < self._down_until:
+            failure = StoreFailure(self._down_reason)
+            return [failure] * len(jobs)
+        checks = [
+            Check(
+                job.keys,
+                [(store_key(c), c.windows, job.now, float(c.cost)) for c in job.charges],
+            )
+            for job in jobs
+        ]
+        started = time.monotonic()
+        try:
+            verdicts: list[Verdict] = self.store.check_many(checks)
+            if len(verdicts) != len(checks):
+                raise RuntimeError(f"{len(verdicts)} answers to {len(checks)} checks")
+        except Exception as exc:  # any store failure, not only StoreError, gets the fail mode
+            reason = _describe(exc)
+            waited = time.monotonic() - started
+            if waited > self.config.store_timeout:
+                reason = f"{reason} (after {waited:.2f}s)"
+            self._store_down(reason)
+            failure = StoreFailure(reason)
+            return [failure] * len(jobs)
+        if self._down_reason:
+            self._store_up()
+        return [
+            StoreAnswer(v) if isinstance(v, str) else StoreAnswer("", tuple(v)) for v in verdicts
+        ]
+
+    def _store_down(self, reason: str) -> None:
+        metrics = self.metrics
+        metrics.store_errors += 1
+        metrics.store_up = 0
+        self._down_until = self._clock() + self.config.store_retry
+        if not self._down_reason:
+            mode = "closed" if self.config.fail_closed else "open"
+            self._emit({"event": "store_down", "error": reason, "fail_mode": mode})
+        self._down_reason = reason
+
+    def _store_up(self) -> None:
+        self._emit({"event": "store_up", "after_error": self._down_reason})
+        self._down_reason = ""
+        self.metrics.store_up = 1
+
+    def _carry_out(self, job: _Job, outcome: Outcome) -> None:
+        request = job.request
+        if outcome.contain is not None:
+            self._contain(request, *outcome.contain, job.now)
+        if outcome.record:
+            self.rules.record(request, outcome.record, job.now)
+        event = outcome.event
+        if event is not None and event.get("decision") != "fail-open":
+            self._emit(event)
+        decision = event["decision"] if event is not None else "ok"
+        self.metrics.decisions[outcome.reply.action.value, str(decision)] += 1
+        self._finish(job.client, request, outcome.reply, job.started)
+
+    def _contain(self, request: PolicyRequest, key: str, reason: str, now: float) -> None:
+        try:
+            new = self.store.contain(key, reason, now)
+        except Exception as exc:
+            self._emit({"event": "contain_failed", "key": key, "error": _describe(exc)})
+            return
+        if new:
+            self.metrics.containments += 1
+            alert: dict[str, object] = {
+                "event": "alert",
+                "indicator": "compromised-account",
+                "severity": "critical",
+                "key": key,
+                "reason": reason,
+                "action": f"contained: further mail is held; release with "
+                f"'relayguard policy release {key}'",
+            }
+            for name in ("client_address", "sasl_username", "sender", "queue_id"):
+                value = request.attributes.get(name, "")
+                if value:
+                    alert[name] = value
+            self._emit(alert)
+
+    def _finish(
+        self, client: _Client, request: PolicyRequest, reply: PolicyReply, started: float
     ) -> None:
-        conn = PolicyConnection()
-        idle = self.config.idle_timeout
-        while not self._stopping:
-            event = conn.next_event()
-            if event is NEED_DATA:
-                conn.receive_data(await asyncio.wait_for(reader.read(READ_SIZE), idle))
-                continue
-            if isinstance(event, ConnectionClosed):
-                return
-            assert isinstance(event, PolicyRequest)
-            self._busy.add(task)
-            outcome = await self.answer(event)
-            writer.write(conn.send(outcome.reply))
-            await asyncio.wait_for(writer.drain(), idle)
-            self._busy.discard(task)
+        client.reply(reply)
+        self.metrics.observe(self.loop.time() - started)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"

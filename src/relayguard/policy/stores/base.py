@@ -37,6 +37,19 @@ Charge = tuple[str, Sequence[Limit], float, float]
 """The arguments of one :meth:`Store.allow`: key, windows, now, cost."""
 
 
+class Check(NamedTuple):
+    """One policy request's question to the store (see :meth:`Store.check_many`)."""
+
+    contain_keys: Sequence[str]
+    """The keys whose containment is checked first (the login, the sender, the client)."""
+    charges: Sequence[Charge]
+
+
+Verdict = list[Decision] | str
+"""The answer to one :class:`Check`: the contained key when one of its keys is contained (nothing
+is charged then), else one decision per charge."""
+
+
 @lru_cache(maxsize=4096)
 def window_id(limit: Limit) -> str:
     """The name of ``limit``'s state row: stable across restarts and across servers."""
@@ -57,8 +70,21 @@ class Store(Protocol):
         """The decisions of :meth:`allow` called on each request in order, atomically together."""
         ...
 
+    def check_many(self, checks: Sequence[Check]) -> list[Verdict]:
+        """The answer to each check in order: the hot path of the server, one call per batch.
+
+        Each check is atomic on its own: one of its keys is contained (that key is the answer,
+        nothing is charged), or :meth:`allow_many` of its charges. A backend may make the whole
+        batch one transaction.
+        """
+        ...
+
     def refund(self, key: str, windows: Sequence[Limit], now: float, cost: float) -> None:
         """Give back ``cost`` units admitted earlier to every window of ``key``."""
+        ...
+
+    def refund_many(self, charges: Sequence[Charge]) -> None:
+        """:meth:`refund` for each charge (key, windows, now, cost)."""
         ...
 
     def contain(self, key: str, reason: str, now: float) -> bool:
@@ -80,6 +106,15 @@ class Store(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def check_each(store: Store, checks: Sequence[Check]) -> list[Verdict]:
+    """:meth:`Store.check_many` from the store's single calls (for stores with no batch path)."""
+    verdicts: list[Verdict] = []
+    for check in checks:
+        held = next((k for k in check.contain_keys if k and store.is_contained(k)), None)
+        verdicts.append(held if held is not None else store.allow_many(check.charges))
+    return verdicts
 
 
 def decide(

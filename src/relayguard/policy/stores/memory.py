@@ -6,7 +6,15 @@ import threading
 from collections.abc import Sequence
 
 from relayguard.policy.limiter import NEW, Decision, Limit
-from relayguard.policy.stores.base import Charge, Contained, decide, window_id
+from relayguard.policy.stores.base import (
+    Charge,
+    Check,
+    Contained,
+    Verdict,
+    check_each,
+    decide,
+    window_id,
+)
 
 
 class MemoryStore:
@@ -32,6 +40,13 @@ class MemoryStore:
 
     def allow_many(self, requests: Sequence[Charge]) -> list[Decision]:
         return [self.allow(*request) for request in requests]
+
+    def check_many(self, checks: Sequence[Check]) -> list[Verdict]:
+        return check_each(self, checks)
+
+    def refund_many(self, charges: Sequence[Charge]) -> None:
+        for charge in charges:
+            self.refund(*charge)
 
     def refund(self, key: str, windows: Sequence[Limit], now: float, cost: float) -> None:
         with self._lock:

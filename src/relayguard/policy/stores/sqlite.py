@@ -24,17 +24,26 @@ index. The cost per call stays bounded however many keys went idle.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import Any, Final
 
 from relayguard.policy.limiter import NEW, Decision, Limit
-from relayguard.policy.stores.base import Charge, Contained, StoreError, decide, window_id
+from relayguard.policy.stores.base import (
+    Charge,
+    Check,
+    Contained,
+    StoreError,
+    Verdict,
+    decide,
+    window_id,
+)
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 SWEEP_EVERY: Final = 64
 SWEEP_ROWS: Final = 256
 
@@ -51,7 +60,14 @@ CREATE TABLE IF NOT EXISTS containment (
     reason TEXT NOT NULL,
     since REAL NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS generation (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO generation (name, value) VALUES ('containment', 0);
 """
+_GENERATION: Final = "SELECT value FROM generation WHERE name = 'containment'"
+_BUMP: Final = "UPDATE generation SET value = value + 1 WHERE name = 'containment'"
 _SELECT: Final = "SELECT window, tat FROM rate_state WHERE key = ?"
 _UPSERT: Final = (
     "INSERT INTO rate_state (key, window, tat) VALUES (?, ?, ?)"
@@ -67,16 +83,21 @@ _SWEEP: Final = (
 class SqliteStore:
     """Rate-limit state and containment in the SQLite file ``path`` (created if missing)."""
 
-    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 0.5) -> None:
-        try:
-            db = sqlite3.connect(
-                path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-            )
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open {os.fspath(path)!r}: {exc}") from exc
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        busy_timeout: float = 0.5,
+        checkpoint_every: float | None = None,
+    ) -> None:
+        self.path = os.fspath(path)
+        db = self._connect(busy_timeout)
         self._db = db
         self._lock = threading.Lock()
         self._charges = 0
+        # The contained keys, valid while the generation row has this value.
+        self._contained_keys: frozenset[str] = frozenset()
+        self._contained_generation = -1
         try:
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")
@@ -84,7 +105,7 @@ class SqliteStore:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 db.execute("ROLLBACK")
-                raise StoreError(f"{os.fspath(path)!r} has schema {version}, newer than ours")
+                raise StoreError(f"{self.path!r} has schema {version}, newer than ours")
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
@@ -94,7 +115,22 @@ class SqliteStore:
             db.close()
             if isinstance(exc, StoreError):
                 raise
-            raise StoreError(f"cannot set up {os.fspath(path)!r}: {exc}") from exc
+            raise StoreError(f"cannot set up {self.path!r}: {exc}") from exc
+        self._checkpointer: _Checkpointer | None = None
+        if checkpoint_every is not None:
+            # A server must not fsync on its request path: a commit that crosses the WAL's
+            # auto-checkpoint threshold would copy and sync pages inline. Checkpoints run in a
+            # thread of their own instead (SQLite releases the GIL while it works).
+            db.execute("PRAGMA wal_autocheckpoint = 0")
+            self._checkpointer = _Checkpointer(self, checkpoint_every)
+
+    def _connect(self, busy_timeout: float) -> sqlite3.Connection:
+        try:
+            return sqlite3.connect(
+                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open {self.path!r}: {exc}") from exc
 
     def __enter__(self) -> SqliteStore:
         return self
@@ -105,6 +141,8 @@ class SqliteStore:
         self.close()
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         with self._lock:
             self._db.close()
 
@@ -113,20 +151,50 @@ class SqliteStore:
 
     def allow_many(self, requests: Sequence[Charge]) -> list[Decision]:
         """:meth:`allow` for each request in order, in one transaction (one commit for all)."""
-        with self._lock:
-            db = self._db
+        with self._lock, self._transaction("rate state"):
+            return [self._charge(*request) for request in requests]
+
+    def check_many(self, checks: Sequence[Check]) -> list[Verdict]:
+        """Every check of a batch in one transaction: one commit, one containment lookup."""
+        with self._lock, self._transaction("rate state"):
+            contained = self._contained_now()
+            charge = self._charge
+            verdicts: list[Verdict] = []
+            for check in checks:
+                held = None
+                if contained:
+                    held = next((k for k in check.contain_keys if k in contained), None)
+                if held is None:
+                    verdicts.append([charge(*request) for request in check.charges])
+                else:
+                    verdicts.append(held)
+            return verdicts
+
+    def _contained_now(self) -> frozenset[str]:
+        """The contained keys, re-read only when some process contained or released one."""
+        db = self._db
+        generation = db.execute(_GENERATION).fetchone()[0]
+        if generation != self._contained_generation:
+            rows = db.execute("SELECT key FROM containment").fetchall()
+            self._contained_keys = frozenset(str(k) for (k,) in rows)
+            self._contained_generation = generation
+        return self._contained_keys
+
+    @contextlib.contextmanager
+    def _transaction(self, what: str) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error; sqlite errors as StoreError."""
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
             try:
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    decisions = [self._charge(*request) for request in requests]
-                    db.execute("COMMIT")
-                except BaseException:
-                    if db.in_transaction:
-                        db.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                raise StoreError(f"rate state: {exc}") from exc
-        return decisions
+                yield
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"{what}: {exc}") from exc
 
     def _charge(self, key: str, windows: Sequence[Limit], now: float, cost: float) -> Decision:
         db = self._db
@@ -142,26 +210,30 @@ class SqliteStore:
         return decision
 
     def refund(self, key: str, windows: Sequence[Limit], now: float, cost: float) -> None:
-        ids = [window_id(w) for w in windows]
-        with self._lock:
+        self.refund_many(((key, windows, now, cost),))
+
+    def refund_many(self, charges: Sequence[Charge]) -> None:
+        with self._lock, self._transaction("refund"):
             db = self._db
-            try:
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    rows = dict(db.execute(_SELECT, (key,)).fetchall())
-                    for w, i in zip(windows, ids, strict=True):
-                        state = w.refund(rows.get(i, NEW), now, cost)
-                        if state > now:
-                            db.execute(_UPSERT, (key, i, state))
-                        elif i in rows:
-                            db.execute(_DELETE, (key, i))
-                    db.execute("COMMIT")
-                except BaseException:
-                    if db.in_transaction:
-                        db.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                raise StoreError(f"refund to {key!r}: {exc}") from exc
+            for key, windows, now, cost in charges:
+                rows = dict(db.execute(_SELECT, (key,)).fetchall())
+                for w in windows:
+                    i = window_id(w)
+                    state = w.refund(rows.get(i, NEW), now, cost)
+                    if state > now:
+                        db.execute(_UPSERT, (key, i, state))
+                    elif i in rows:
+                        db.execute(_DELETE, (key, i))
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database file, without waiting for readers or writers."""
+        db = self._connect(busy_timeout=0)
+        try:
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error:
+            pass  # busy or locked: the next round tries again
+        finally:
+            db.close()
 
     def purge(self, now: float) -> int:
         """Delete every idle state row (e.g. from ``policy`` maintenance); the number deleted."""
@@ -174,10 +246,10 @@ class SqliteStore:
 
     def contain(self, key: str, reason: str, now: float) -> bool:
         sql = "INSERT OR IGNORE INTO containment (key, reason, since) VALUES (?, ?, ?)"
-        return self._write(sql, (key, reason, now)) == 1
+        return self._change(sql, (key, reason, now))
 
     def release(self, key: str) -> bool:
-        return self._write("DELETE FROM containment WHERE key = ?", (key,)) == 1
+        return self._change("DELETE FROM containment WHERE key = ?", (key,))
 
     def is_contained(self, key: str) -> bool:
         return bool(self._read("SELECT 1 FROM containment WHERE key = ?", (key,)))
@@ -185,6 +257,14 @@ class SqliteStore:
     def contained(self) -> list[Contained]:
         rows = self._read("SELECT key, reason, since FROM containment ORDER BY since, key")
         return [Contained(str(k), str(r), float(s)) for k, r, s in rows]
+
+    def _change(self, sql: str, args: tuple[object, ...]) -> bool:
+        """A containment change and the generation bump that tells other processes, together."""
+        with self._lock, self._transaction("containment"):
+            changed = self._db.execute(sql, args).rowcount == 1
+            if changed:
+                self._db.execute(_BUMP)
+            return changed
 
     def _write(self, sql: str, args: tuple[object, ...]) -> int:
         with self._lock:
@@ -199,3 +279,22 @@ class SqliteStore:
                 return self._db.execute(sql, args).fetchall()
             except sqlite3.Error as exc:
                 raise StoreError(str(exc)) from exc
+
+
+class _Checkpointer:
+    """Runs :meth:`SqliteStore.checkpoint` every ``every`` seconds in a daemon thread."""
+
+    def __init__(self, store: SqliteStore, every: float) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(store, every), name="relayguard-checkpoint", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, store: SqliteStore, every: float) -> None:
+        while not self._stop.wait(every):
+            store.checkpoint()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)

@@ -1,0 +1,120 @@
+"""The ``[policy]`` table of the TOML config: listen address, store, rules and bounds."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+from relayguard.errors import ConfigError
+from relayguard.policy.rules import RuleSet, parse_rules
+
+DEFAULT_LISTEN: Final = "127.0.0.1:10040"
+DEFAULT_STORE: Final = "sqlite:/var/lib/relayguard/policy.sqlite"
+
+_SETTINGS: Final = frozenset(
+    (
+        "listen",
+        "store",
+        "store_timeout",
+        "store_retry",
+        "fail_mode",
+        "local_domains",
+        "rules",
+        "idle_timeout",
+        "max_connections",
+        "metrics_listen",
+    )
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyConfig:
+    rules: RuleSet
+    listen: str = DEFAULT_LISTEN
+    store: str = DEFAULT_STORE
+    store_timeout: float = 0.2
+    """Longest wait for the store before the fail action is answered."""
+    store_retry: float = 1.0
+    """After a store failure, requests get the fail action at once for this long, then the store
+    is tried again: a dead store costs one timeout per ``store_retry``, not one per request."""
+    fail_closed: bool = False
+    idle_timeout: float = 600.0
+    """Postfix closes idle policy connections after ``smtpd_policy_service_max_idle`` (300 s);
+    the server waits longer so that it is never the side that drops a healthy connection."""
+    max_connections: int = 1000
+    metrics_listen: str = ""
+    """``HOST:PORT`` for Prometheus ``/metrics``; empty: no metrics endpoint."""
+    raw: Mapping[str, object] = field(default_factory=dict, repr=False)
+
+
+def _number(table: Mapping[str, object], name: str, default: float, low: float) -> float:
+    value = table.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > low:
+        raise ConfigError(f"policy.{name} must be a number above {low}")
+    return float(value)
+
+
+def _string(table: Mapping[str, object], name: str, default: str) -> str:
+    value = table.get(name, default)
+    if not isinstance(value, str):
+        raise ConfigError(f"policy.{name} must be a string")
+    return value
+
+
+def parse_config(document: Mapping[str, object]) -> PolicyConfig:
+    """The ``[policy]`` table of a loaded TOML document."""
+    table = document.get("policy")
+    if not isinstance(table, dict):
+        raise ConfigError("the config has no [policy] table")
+    unknown = sorted(str(k) for k in table if k not in _SETTINGS)
+    if unknown:
+        raise ConfigError(f"policy: unknown setting {unknown[0]!r}")
+    rules = parse_rules({k: table[k] for k in ("rules", "local_domains") if k in table})
+    fail_mode = table.get("fail_mode", "open")
+    if fail_mode not in ("open", "closed"):
+        raise ConfigError("policy.fail_mode must be 'open' or 'closed'")
+    listen = _string(table, "listen", DEFAULT_LISTEN)
+    parse_listen(listen)
+    metrics_listen = _string(table, "metrics_listen", "")
+    if metrics_listen and isinstance(parse_listen(metrics_listen), str):
+        raise ConfigError("policy.metrics_listen must be HOST:PORT")
+    return PolicyConfig(
+        rules=rules,
+        listen=listen,
+        store=_string(table, "store", DEFAULT_STORE),
+        store_timeout=_number(table, "store_timeout", 0.2, 0),
+        store_retry=_number(table, "store_retry", 1.0, 0),
+        fail_closed=fail_mode == "closed",
+        idle_timeout=_number(table, "idle_timeout", 600.0, 0),
+        max_connections=int(_number(table, "max_connections", 1000, 0)),
+        metrics_listen=metrics_listen,
+        raw=table,
+    )
+
+
+def load_config(path: str | os.PathLike[str]) -> PolicyConfig:
+    try:
+        with open(path, "rb") as f:
+            document = tomllib.load(f)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {os.fspath(path)!r}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{os.fspath(path)!r}: {exc}") from None
+    return parse_config(document)
+
+
+def parse_listen(listen: str) -> tuple[str, int] | str:
+    """``HOST:PORT`` (``[v6]:PORT``) as (host, port), or ``unix:/path`` as the path."""
+    if listen.startswith("unix:"):
+        path = listen[5:]
+        if not path:
+            raise ConfigError("listen unix: needs a path")
+        return path
+    host, sep, port = listen.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not (port.isascii() and port.isdigit()) or int(port) > 65535:
+        raise ConfigError(f"bad listen address {listen!r}: expected HOST:PORT or unix:/path")
+    return host, int(port)

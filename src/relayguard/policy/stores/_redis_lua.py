@@ -1,0 +1,216 @@
+"""The Redis store's Lua scripts and their argument encoding (pure: no connection here).
+
+One script call answers a whole batch of checks atomically (Redis runs a script with nothing
+interleaved), so several policy servers sharing one Redis never over-admit together. The GCRA
+arithmetic is the same, operation for operation, as :meth:`relayguard.policy.limiter.Limit.allow`
+in IEEE doubles, so both stores decide alike to the last bit:
+
+* numbers travel as ``repr(float)`` strings (shortest round-trip) and come back formatted with
+  ``%.17g`` (exact): a Lua number returned as such would be truncated to an integer by Redis;
+* the interval and capacity of each window are computed once in Python and passed in.
+
+Layout under the key prefix P: ``P rate:<store key>`` is a hash of window id -> TAT, expiring
+when its latest TAT passes (an idle key costs nothing); ``P contained`` is a hash of contained
+key -> JSON ``{"reason", "since"}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Final
+
+from relayguard.policy.limiter import Decision, Limit
+from relayguard.policy.stores.base import Charge, Check, Verdict, window_id
+
+TOLERANCE: Final = "1e-06"  # limiter._TOLERANCE, as the script compares with it
+
+_GCRA: Final = r"""
+local prefix = ARGV[1]
+local tolerance = tonumber(ARGV[2])
+local pos = 3
+local function arg()
+  local value = ARGV[pos]
+  pos = pos + 1
+  return value
+end
+local function fmt(x) return string.format('%.17g', x) end
+local function expire(key, tat)
+  redis.call('PEXPIREAT', key, math.ceil(tat * 1000) + 1000)
+end
+"""
+
+CHECK_SCRIPT: Final = (
+    _GCRA
+    + r"""
+local contained_key = prefix .. 'contained'
+local out = {}
+local checks = tonumber(arg())
+for _ = 1, checks do
+  local nkeys = tonumber(arg())
+  local held = false
+  for _ = 1, nkeys do
+    local key = arg()
+    if not held and redis.call('HEXISTS', contained_key, key) == 1 then held = key end
+  end
+  local ncharges = tonumber(arg())
+  if held then
+    -- skip the charges' arguments
+    for _ = 1, ncharges do
+      pos = pos + 3
+      local nwin = tonumber(arg())
+      pos = pos + 4 * nwin
+    end
+    out[#out + 1] = 'C'
+    out[#out + 1] = held
+  else
+    out[#out + 1] = 'D'
+    out[#out + 1] = ncharges
+    for _ = 1, ncharges do
+      local key = prefix .. 'rate:' .. arg()
+      local now = tonumber(arg())
+      local cost = tonumber(arg())
+      local nwin = tonumber(arg())
+      local ids, intervals, capacities, bursts = {}, {}, {}, {}
+      for i = 1, nwin do
+        ids[i] = arg()
+        intervals[i] = tonumber(arg())
+        capacities[i] = tonumber(arg())
+        bursts[i] = tonumber(arg())
+      end
+      local states = redis.call('HMGET', key, unpack(ids))
+      local new = {}
+      local retry = 0
+      local latest = now
+      for i = 1, nwin do
+        local state = tonumber(states[i]) or 0
+        if state > latest then latest = state end
+        if cost > bursts[i] then
+          retry = math.huge
+          new[i] = state
+        elseif cost <= 0 then
+          new[i] = state
+        else
+          local base = now
+          if state > now then base = state end
+          local tat = base + cost * intervals[i]
+          local wait = tat - capacities[i] - now
+          if wait > tolerance then
+            if wait > retry then retry = wait end
+          end
+          new[i] = tat
+        end
+      end
+      if retry > 0 then
+        out[#out + 1] = '0'
+        out[#out + 1] = fmt(latest)
+        out[#out + 1] = fmt(retry)
+      else
+        local fields = {}
+        local top = now
+        for i = 1, nwin do
+          fields[#fields + 1] = ids[i]
+          fields[#fields + 1] = fmt(new[i])
+          if new[i] > top then top = new[i] end
+        end
+        if top > now then
+          redis.call('HSET', key, unpack(fields))
+          expire(key, top)
+        end
+        out[#out + 1] = '1'
+        out[#out + 1] = fmt(top)
+        out[#out + 1] = '0'
+      end
+    end
+  end
+end
+return out
+"""
+)
+
+REFUND_SCRIPT: Final = (
+    _GCRA
+    + r"""
+local charges = tonumber(arg())
+for _ = 1, charges do
+  local key = prefix .. 'rate:' .. arg()
+  local now = tonumber(arg())
+  local cost = tonumber(arg())
+  local nwin = tonumber(arg())
+  local top = now
+  for _ = 1, nwin do
+    local id = arg()
+    local interval = tonumber(arg())
+    pos = pos + 2  -- capacity, burst
+    local state = tonumber(redis.call('HGET', key, id)) or 0
+    local tat = state - cost * interval
+    if tat > now then
+      redis.call('HSET', key, id, fmt(tat))
+      if tat > top then top = tat end
+    else
+      redis.call('HDEL', key, id)
+    end
+  end
+  if top > now then expire(key, top) end
+end
+return 1
+"""
+)
+
+
+@lru_cache(maxsize=4096)
+def _window_args(limit: Limit) -> tuple[str, str, str, str]:
+    return window_id(limit), repr(limit.interval), repr(limit.capacity), str(limit.burst)
+
+
+def _charge_args(out: list[str], charge: Charge) -> None:
+    key, windows, now, cost = charge
+    out += (key, repr(float(now)), repr(float(cost)), str(len(windows)))
+    for w in windows:
+        out += _window_args(w)
+
+
+def check_args(prefix: str, checks: Sequence[Check]) -> list[str]:
+    out = [prefix, TOLERANCE, str(len(checks))]
+    for keys, charges in checks:
+        out.append(str(len(keys)))
+        out += keys
+        out.append(str(len(charges)))
+        for charge in charges:
+            _charge_args(out, charge)
+    return out
+
+
+def refund_args(prefix: str, charges: Sequence[Charge]) -> list[str]:
+    out = [prefix, TOLERANCE, str(len(charges))]
+    for charge in charges:
+        _charge_args(out, charge)
+    return out
+
+
+def parse_verdicts(reply: Sequence[bytes | int], checks: int) -> list[Verdict]:
+    """The script's flat reply as one verdict per check."""
+    verdicts: list[Verdict] = []
+    i = 0
+    for _ in range(checks):
+        tag = reply[i]
+        if tag == b"C":
+            held = reply[i + 1]
+            verdicts.append(held.decode() if isinstance(held, bytes) else str(held))
+            i += 2
+            continue
+        n = int(reply[i + 1])
+        i += 2
+        decisions = []
+        for _ in range(n):
+            allowed, state, retry = reply[i], reply[i + 1], reply[i + 2]
+            decisions.append(Decision(allowed == b"1", _float(state), _float(retry)))
+            i += 3
+        verdicts.append(decisions)
+    if i != len(reply):
+        raise ValueError("the check script answered more than was asked")
+    return verdicts
+
+
+def _float(value: bytes | int) -> float:
+    return float(value.decode() if isinstance(value, bytes) else value)
