@@ -7,10 +7,11 @@ in IEEE doubles, so both stores decide alike to the last bit:
 
 * numbers travel as ``repr(float)`` strings (shortest round-trip) and come back formatted with
   ``%.17g`` (exact): a Lua number returned as such would be truncated to an integer by Redis;
-* the interval and capacity of each window are computed once in Python and passed in.
+* the interval, capacity and drift of each window are computed once in Python and passed in.
 
 Layout under the key prefix P: ``P rate:<store key>`` is a hash of window id -> TAT, expiring
-when its latest TAT passes (an idle key costs nothing); ``P contained`` is a hash of contained
+a second after its latest TAT passes (an idle key costs nothing; the TTL is counted from the
+caller's ``now``, since TATs are in the caller's clock); ``P contained`` is a hash of contained
 key -> JSON ``{"reason", "since"}``.
 """
 
@@ -23,11 +24,11 @@ from typing import Final
 from relayguard.policy.limiter import Decision, Limit
 from relayguard.policy.stores.base import Charge, Check, Verdict, window_id
 
-TOLERANCE: Final = "1e-06"  # limiter._TOLERANCE, as the script compares with it
+TOLERANCE: Final = "1e-06"  # limiter._TOLERANCE, the floor of the script's tolerance
 
 _GCRA: Final = r"""
 local prefix = ARGV[1]
-local tolerance = tonumber(ARGV[2])
+local min_tolerance = tonumber(ARGV[2])
 local pos = 3
 local function arg()
   local value = ARGV[pos]
@@ -35,8 +36,9 @@ local function arg()
   return value
 end
 local function fmt(x) return string.format('%.17g', x) end
-local function expire(key, tat)
-  redis.call('PEXPIREAT', key, math.ceil(tat * 1000) + 1000)
+-- Relative to the caller's clock, not Redis's: the TATs are in the caller's time.
+local function expire(key, tat, now)
+  redis.call('PEXPIRE', key, math.ceil((tat - now) * 1000) + 1000)
 end
 """
 
@@ -59,7 +61,7 @@ for _ = 1, checks do
     for _ = 1, ncharges do
       pos = pos + 3
       local nwin = tonumber(arg())
-      pos = pos + 4 * nwin
+      pos = pos + 5 * nwin
     end
     out[#out + 1] = 'C'
     out[#out + 1] = held
@@ -71,12 +73,13 @@ for _ = 1, checks do
       local now = tonumber(arg())
       local cost = tonumber(arg())
       local nwin = tonumber(arg())
-      local ids, intervals, capacities, bursts = {}, {}, {}, {}
+      local ids, intervals, capacities, bursts, drifts = {}, {}, {}, {}, {}
       for i = 1, nwin do
         ids[i] = arg()
         intervals[i] = tonumber(arg())
         capacities[i] = tonumber(arg())
         bursts[i] = tonumber(arg())
+        drifts[i] = tonumber(arg())
       end
       local states = redis.call('HMGET', key, unpack(ids))
       local new = {}
@@ -95,6 +98,8 @@ for _ = 1, checks do
           if state > now then base = state end
           local tat = base + cost * intervals[i]
           local wait = tat - capacities[i] - now
+          local tolerance = drifts[i] * now
+          if tolerance < min_tolerance then tolerance = min_tolerance end
           if wait > tolerance then
             if wait > retry then retry = wait end
           end
@@ -115,7 +120,7 @@ for _ = 1, checks do
         end
         if top > now then
           redis.call('HSET', key, unpack(fields))
-          expire(key, top)
+          expire(key, top, now)
         end
         out[#out + 1] = '1'
         out[#out + 1] = fmt(top)
@@ -141,7 +146,7 @@ for _ = 1, charges do
   for _ = 1, nwin do
     local id = arg()
     local interval = tonumber(arg())
-    pos = pos + 2  -- capacity, burst
+    pos = pos + 3  -- capacity, burst, drift
     local state = tonumber(redis.call('HGET', key, id)) or 0
     local tat = state - cost * interval
     if tat > now then
@@ -151,7 +156,7 @@ for _ = 1, charges do
       redis.call('HDEL', key, id)
     end
   end
-  if top > now then expire(key, top) end
+  if top > now then expire(key, top, now) end
 end
 return 1
 """
@@ -159,8 +164,14 @@ return 1
 
 
 @lru_cache(maxsize=4096)
-def _window_args(limit: Limit) -> tuple[str, str, str, str]:
-    return window_id(limit), repr(limit.interval), repr(limit.capacity), str(limit.burst)
+def _window_args(limit: Limit) -> tuple[str, str, str, str, str]:
+    return (
+        window_id(limit),
+        repr(limit.interval),
+        repr(limit.capacity),
+        str(limit.burst),
+        repr(limit.drift),
+    )
 
 
 def _charge_args(out: list[str], charge: Charge) -> None:

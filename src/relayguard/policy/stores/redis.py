@@ -65,7 +65,6 @@ def redis_options(url: str, timeout: float) -> tuple[dict[str, Any], str]:
         "socket_timeout": timeout,
         "socket_connect_timeout": timeout,
         "retry": Retry(NoBackoff(), 0),
-        "retry_on_timeout": False,
         "client_name": "relayguard-policy",
     }
     if parts.scheme == "rediss":
