@@ -146,7 +146,7 @@ def test_limited_event_fields() -> None:
 def test_contained_is_held_and_charges_nothing() -> None:
     outcome = decide(ALICE, _charges(), StoreAnswer("alice"))
     assert outcome.reply.wire == (
-        b"action=HOLD Account contained by relayguard, message held for review\n\n"
+        b"action=HOLD held for review: the sending account is contained by relayguard\n\n"
     )
     assert outcome.record == ()
     assert outcome.refund == ()
@@ -217,11 +217,9 @@ def test_contain_rule_holds_contains_and_outranks_reject() -> None:
     decisions = tuple(store.allow(store_key(c), c.windows, T0, c.cost) for c in charges)
     outcome = decide(second, charges, StoreAnswer("", decisions))
     assert outcome.reply.wire == (
-        b"action=HOLD Account contained by relayguard, message held for review\n\n"
+        b"action=HOLD held for review: the sending account is contained by relayguard\n\n"
     )
-    reason = (
-        "rule 'compromise': over 1 per hour or 5 per day external_domains of one sasl_username"
-    )
+    reason = "rule 'compromise': over 1 per hour or 5 per day external_domains of one sasl_username"
     assert outcome.contain == ("alice", reason)
     assert outcome.refund == ()
     assert outcome.event is not None

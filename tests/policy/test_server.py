@@ -35,7 +35,7 @@ RULES: dict[str, object] = {
 }
 DUNNO = b"action=DUNNO\n\n"
 DEFERRED = b"action=450 4.7.1 Too much mail from you, try later\n\n"
-HELD = b"action=HOLD Account contained by relayguard, message held for review\n\n"
+HELD = b"action=HOLD held for review: the sending account is contained by relayguard\n\n"
 
 
 def _request(user: str, instance: str, state: str = "END-OF-MESSAGE") -> bytes:

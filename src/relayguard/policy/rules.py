@@ -99,7 +99,7 @@ _STAGES: Final[Mapping[Counted, tuple[str, ...]]] = {
 }
 
 CONTAIN: Final = "CONTAIN"
-CONTAINED_TEXT: Final = "Account contained by relayguard, message held for review"
+CONTAINED_TEXT: Final = "held for review: the sending account is contained by relayguard"
 
 _DEFAULT_TEXT: Final[Mapping[Action, str]] = {
     Action.DEFER: "450 4.7.1 Rate limit exceeded, try again later",
