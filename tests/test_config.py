@@ -82,3 +82,20 @@ def test_cli_config_errors_exit_3(relayguard: Any, tmp_path: Path) -> None:
     assert run.code == 3
     assert run.err.startswith("relayguard: error: cannot read config ")
     assert run.err.count("\n") == 1
+
+
+def test_one_file_serves_analyze_and_policy(tmp_path: Path) -> None:
+    from relayguard.policy.config import load_config
+
+    path = tmp_path / "relayguard.toml"
+    path.write_text(
+        '[analyze]\nlocal_domains = ["example.org"]\n\n'
+        '[policy]\nstore = "memory:"\n\n'
+        "[[policy.rules]]\n"
+        'key = "sasl_username"\ncount = "external_domains"\nwindows = ["50/hour"]\n'
+        'action = "CONTAIN"\n'
+    )
+    assert config.load(path).analyze.local_domains == ["example.org"]
+    policy = load_config(path)
+    assert policy.rules.local_domains == frozenset({"example.org"})
+    assert [r.contains for r in policy.rules.rules] == [True]

@@ -172,10 +172,16 @@ class Config:
     detectors: DetectorSettings = field(default_factory=DetectorSettings)
 
 
+# Top-level tables that other commands read from the same file (each checks its own).
+OTHER_TABLES = frozenset({"policy"})
+
+
 def _build(cls: type[Any], data: dict[str, Any], where: str) -> Any:
     known = {f.name: f for f in fields(cls)}
     values: dict[str, Any] = {}
     for key, value in data.items():
+        if not where and key in OTHER_TABLES:
+            continue
         f = known.get(key)
         if f is None:
             raise ConfigError(f"unknown setting {where}{key}")

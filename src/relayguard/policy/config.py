@@ -72,7 +72,12 @@ def parse_config(document: Mapping[str, object]) -> PolicyConfig:
     unknown = sorted(str(k) for k in table if k not in _SETTINGS)
     if unknown:
         raise ConfigError(f"policy: unknown setting {unknown[0]!r}")
-    rules = parse_rules({k: table[k] for k in ("rules", "local_domains") if k in table})
+    rule_config = {k: table[k] for k in ("rules", "local_domains") if k in table}
+    analyze = document.get("analyze")
+    if "local_domains" not in rule_config and isinstance(analyze, dict):
+        if "local_domains" in analyze:  # one file for every command: analyze's domains
+            rule_config["local_domains"] = analyze["local_domains"]
+    rules = parse_rules(rule_config)
     fail_mode = table.get("fail_mode", "open")
     if fail_mode not in ("open", "closed"):
         raise ConfigError("policy.fail_mode must be 'open' or 'closed'")
