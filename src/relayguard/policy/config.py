@@ -74,9 +74,13 @@ def parse_config(document: Mapping[str, object]) -> PolicyConfig:
         raise ConfigError(f"policy: unknown setting {unknown[0]!r}")
     rule_config = {k: table[k] for k in ("rules", "local_domains") if k in table}
     analyze = document.get("analyze")
-    if "local_domains" not in rule_config and isinstance(analyze, dict):
-        if "local_domains" in analyze:  # one file for every command: analyze's domains
-            rule_config["local_domains"] = analyze["local_domains"]
+    # one file for every command: without its own, policy takes analyze's local domains
+    if (
+        "local_domains" not in rule_config
+        and isinstance(analyze, dict)
+        and "local_domains" in analyze
+    ):
+        rule_config["local_domains"] = analyze["local_domains"]
     rules = parse_rules(rule_config)
     fail_mode = table.get("fail_mode", "open")
     if fail_mode not in ("open", "closed"):
