@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from relayguard.dns import dkim, dmarc, mx, spf
 from relayguard.dns._errors import TargetError
 from relayguard.dns.dnsbl import DnsblCheck, Target
 from relayguard.dns.dnsbl_result import DnsblReport
 from relayguard.dns.dnsbl_verdict import DEFAULT_MAX_ERROR_RATIO, build_report
+from relayguard.dns.domain_report import DomainReport, build
 from relayguard.dns.lists import ListSpec
-from relayguard.dns.names import normalize_domain, parse_ip
-from relayguard.dns.resolver import Resolver, ResolverChoice, drive_incremental
+from relayguard.dns.names import IPAddress, normalize_domain, parse_ip
+from relayguard.dns.resolver import Resolver, ResolverChoice, drive, drive_incremental
 from relayguard.dns.transport import Server
 
 MAX_TARGETS = 100_000
@@ -77,4 +80,42 @@ def check_dnsbl(
 ) -> DnsblReport:  # fmt: skip
     return asyncio.run(
         _dnsbl(targets, lists, choice, helo, options or ResolverOptions(), max_error_ratio)
+    )
+
+
+async def _domain(
+    domain: str, ips: list[IPAddress], selectors: list[tuple[str, str]], choice: ResolverChoice,
+    opts: ResolverOptions, timestamp: int,
+) -> DomainReport:  # fmt: skip
+    resolver = make_resolver(choice, [], opts)
+    try:
+        audit, mx_result, dmarc_result, dkim_result, per_ip = await asyncio.gather(
+            drive(resolver, spf.evaluate(domain, timestamp=timestamp)),
+            drive(resolver, mx.check(domain)),
+            drive(resolver, dmarc.check(domain)),
+            drive(resolver, dkim.check(domain, selectors)),
+            asyncio.gather(
+                *(drive(resolver, spf.evaluate(domain, ip, timestamp=timestamp)) for ip in ips)
+            ),
+        )
+    finally:
+        resolver.close()
+    if not mx_result.exists and audit.record is None and dmarc_result.record is None:
+        raise TargetError(f"{domain} does not exist (NXDOMAIN from {choice.server})")
+    report = DomainReport(
+        domain, str(choice.server), choice.source, audit, list(per_ip), dmarc_result,
+        dkim_result, mx_result,
+    )  # fmt: skip
+    return build(report)
+
+
+def audit_domain(
+    domain: str, choice: ResolverChoice, *, ips: list[IPAddress] | None = None,
+    selectors: list[tuple[str, str]] | None = None, options: ResolverOptions | None = None,
+) -> DomainReport:  # fmt: skip
+    return asyncio.run(
+        _domain(
+            domain, ips or [], selectors or [], choice, options or ResolverOptions(),
+            int(time.time()),
+        )
     )

@@ -11,8 +11,10 @@ from rich.text import Text
 
 from relayguard import mitigations
 from relayguard.dns.classify import ERROR, LISTED, NOT_LISTED, REASON_TEXT
+from relayguard.dns.dkim import Key
 from relayguard.dns.dnsbl_result import HEALTH_TEXT, SKIPPED, DnsblReport, ListResult, Subject
-from relayguard.findings import ExitCode, Finding
+from relayguard.dns.domain_report import DomainReport
+from relayguard.findings import ExitCode, Finding, Severity
 from relayguard.report.sanitize import clean
 from relayguard.report.terminal import SEVERITY_STYLE
 
@@ -162,3 +164,42 @@ def _result(console: Console, result: ListResult) -> None:
     codes = f" {', '.join(result.codes)}" if result.codes else ""
     line.append(clean(f"{reason}{codes}" + (f": {text}" if text else ""), 300))
     console.print(line)
+
+
+# --- domain -----------------------------------------------------------------------------------
+
+
+def render_domain(report: DomainReport, console: Console, *, verbose: bool = False) -> None:
+    headline(console, report.verdict, report.domain, report.why, report.exit_code)
+    console.print(Text(f"  resolver {report.resolver} (from {report.resolver_source})",
+                       style="dim"))  # fmt: skip
+    console.print()
+    spf = report.spf
+    rows = [
+        ("SPF", f"{spf.record or '(none)'}  -> a forger gets {spf.result}; {spf.lookups} "
+                f"lookups, {spf.voids} void"),
+        *((f"SPF {o.ip}", f"{o.result}" + (f" ({o.matched})" if o.matched else ""))
+          for o in report.spf_ips),
+        ("DMARC", f"{report.dmarc.record or '(none)'}"
+                  + (f"  at _dmarc.{report.dmarc.location}" if report.dmarc.location else "")
+                  + (f" -> policy {report.dmarc.policy}" if report.dmarc.policy else "")),
+        ("DKIM", ", ".join(_key(k) for k in report.dkim.keys) or "(no key found)"),
+        ("MX", ", ".join(f"{x.preference} {x.name}" for x in report.mx.exchanges)
+               or ("null MX" if report.mx.null_mx else "(none)")),
+    ]  # fmt: skip
+    for label, value in rows:
+        line = Text(f"  {label:<22}", style="bold")
+        line.append(clean(value, 400))
+        console.print(line)
+    console.print()
+    findings(console, report.findings, verbose)
+    fixes(console, [f for f in report.findings if f.severity >= Severity.LOW])
+
+
+def _key(key: Key) -> str:
+    if key.error:
+        return f"{key.selector} (broken)"
+    if key.revoked:
+        return f"{key.selector} (revoked)"
+    size = f"{key.bits}-bit " if key.bits else ""
+    return f"{key.selector} ({size}{key.key_type}{', testing' if key.testing else ''})"
