@@ -232,7 +232,7 @@ def example_zone(keys: Keys) -> str:
         "alias._domainkey.dkim IN CNAME mail._domainkey.dkim",
         "dangling._domainkey.dkim IN CNAME nothere.example.test.",
         f'twokeys._domainkey.dkim IN TXT "v=DKIM1; p={k1024}"',
-        f'twokeys._domainkey.dkim IN TXT "v=DKIM1; p={k1024}"',
+        f'twokeys._domainkey.dkim IN TXT "v=DKIM1; p={k512}"',
         # MX cases
         "nullmx IN MX 0 .", 'nullmx IN TXT "v=spf1 -all"',
         "mxip IN MX 10 192.0.2.25.",

@@ -203,7 +203,8 @@ def check(domain: str, chosen: list[tuple[str, str]]) -> Steps:
             continue
         if not answer.ok:
             dangling = answer.cname_chain[-1].rstrip(".") if answer.cname_chain else None
-            result.missing.append(Missing(selector, origin, answer.status.value, dangling))
+            if origin != "guess" or dangling:  # a wrong guess says nothing
+                result.missing.append(Missing(selector, origin, answer.status.value, dangling))
             continue
         keys = [r for r in answer.records if "p=" in r.replace(" ", "")]
         key = parse_key(selector, keys[0] if keys else answer.records[0], origin)

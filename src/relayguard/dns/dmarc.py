@@ -28,6 +28,7 @@ Steps = Generator[list[Query], list[Answer], "DmarcResult"]
 class Issue:
     code: str  # the finding is dmarc-<code>
     text: str
+    tag: str | None = None  # the tag at fault, left out of the record to publish
 
 
 @dataclass(slots=True)
@@ -69,7 +70,7 @@ def parse_tags(text: str) -> tuple[dict[str, str], list[Issue]]:
 
 def _check(tags: dict[str, str], issues: list[Issue]) -> None:
     def bad(tag: str, want: str) -> None:
-        issues.append(Issue("invalid", f"{tag}={tags[tag][:40]!r}: must be {want}"))
+        issues.append(Issue("invalid", f"{tag}={tags[tag][:40]!r}: must be {want}", tag))
 
     if "p" not in tags:
         issues.append(Issue("invalid", "no p= tag: receivers treat the record as p=none or "
@@ -93,12 +94,13 @@ def _check(tags: dict[str, str], issues: list[Issue]) -> None:
     for tag in ("rua", "ruf"):
         for uri in (u.strip() for u in tags.get(tag, "").split(",") if u.strip()):
             if not _MAILTO.fullmatch(uri):
-                issues.append(Issue("invalid", f"{tag}: {uri[:60]!r} is not a mailto: address"))
+                issues.append(Issue("invalid", f"{tag}: {uri[:60]!r} is not a mailto: address",
+                                    tag))  # fmt: skip
     known = {"v", "p", "sp", "np", "adkim", "aspf", "pct", "fo", "rf", "ri", "rua", "ruf",
              "psd", "t"}  # fmt: skip
     for tag in tags:
         if tag not in known:
-            issues.append(Issue("unknown-tag", f"unknown tag {tag}= (ignored by receivers)"))
+            issues.append(Issue("unknown-tag", f"unknown tag {tag}= (ignored by receivers)", tag))
 
 
 def report_domains(tags: dict[str, str]) -> list[str]:

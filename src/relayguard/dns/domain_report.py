@@ -28,8 +28,10 @@ def _f(domain: str, indicator: str, severity: Severity, title: str, mitigation: 
     )  # fmt: skip
 
 
-def _dmarc_record(tags: dict[str, str], domain: str, **changes: str | None) -> str:
-    keep = {k: v for k, v in tags.items() if k not in ("v", "p", "pct", "sp")}
+def _dmarc_record(
+    tags: dict[str, str], domain: str, drop: frozenset[str] = frozenset(), **changes: str | None
+) -> str:
+    keep = {k: v for k, v in tags.items() if k not in ("v", "p", "pct", "sp") and k not in drop}
     merged: dict[str, str | None] = {"p": "reject", **keep, **changes}
     merged.setdefault("rua", f"mailto:dmarc@{domain}")
     body = "; ".join(f"{k}={v}" for k, v in merged.items() if v)
@@ -42,6 +44,7 @@ def dmarc_findings(domain: str, d: DmarcResult) -> list[Finding]:
     if d.error:
         return [_f(domain, "dmarc-dns-error", Severity.LOW, f"DMARC lookup failed: {d.error}",
                    "enforce-dmarc")]  # fmt: skip
+    drop = frozenset(i.tag for i in d.issues if i.tag)
     if d.record is None:
         out.append(_f(domain, "dmarc-missing", Severity.MEDIUM,
                       f"no DMARC record for {domain} or its parents: receivers have no policy "
@@ -52,7 +55,7 @@ def dmarc_findings(domain: str, d: DmarcResult) -> list[Finding]:
         severity = {"invalid": Severity.HIGH, "multiple": Severity.HIGH,
                     "unknown-tag": Severity.LOW}.get(issue.code, Severity.LOW)  # fmt: skip
         out.append(_f(domain, f"dmarc-{issue.code}", severity, issue.text, "enforce-dmarc",
-                      _dmarc_record(d.tags, d.location or domain), evidence))  # fmt: skip
+                      _dmarc_record(d.tags, d.location or domain, drop), evidence))  # fmt: skip
     own = d.location == domain
     if not own:
         out.append(_f(domain, "dmarc-inherited", Severity.INFO,
@@ -63,16 +66,16 @@ def dmarc_findings(domain: str, d: DmarcResult) -> list[Finding]:
         out.append(_f(domain, "dmarc-policy-none", Severity.MEDIUM,
                       "DMARC p=none only asks for reports: mail forged as this domain is still "
                       "delivered", "enforce-dmarc",
-                      _dmarc_record(d.tags, d.location or domain), evidence))  # fmt: skip
+                      _dmarc_record(d.tags, d.location or domain, drop), evidence))  # fmt: skip
     if own and d.tags.get("sp", "").lower() == "none" and d.policy != "none":
         out.append(_f(domain, "dmarc-subdomain-none", Severity.MEDIUM,
                       "sp=none: forged mail from any subdomain is still delivered",
-                      "enforce-dmarc", _dmarc_record(d.tags, domain, sp=None), evidence))
+                      "enforce-dmarc", _dmarc_record(d.tags, domain, drop, sp=None), evidence))
     pct = d.tags.get("pct", "100")
     if pct.isdigit() and int(pct) < 100:
         out.append(_f(domain, "dmarc-partial", Severity.LOW,
                       f"pct={pct}: the policy applies to {pct} % of failing mail only",
-                      "enforce-dmarc", _dmarc_record(d.tags, d.location or domain), evidence))
+                      "enforce-dmarc", _dmarc_record(d.tags, d.location or domain, drop), evidence))
     if d.tags.get("t", "").lower() == "y":
         out.append(_f(domain, "dmarc-testing", Severity.LOW,
                       "t=y: the policy is in testing mode", "enforce-dmarc", evidence=evidence))

@@ -69,7 +69,7 @@ def spf_findings(
             f"{domain} publishes no SPF record: anyone can send mail as @{domain}",
             publish=suggested(None, mx, ips, set()),
         ))  # fmt: skip
-    drop: set[str] = set()
+    drop: set[str] = {term for where, term in audit.void_terms if where == domain}
     for problem in audit.problems:
         indicator, severity = _PROBLEM.get(problem.code, ("spf-" + problem.code, Severity.MEDIUM))
         if problem.code == "wide-range":

@@ -65,6 +65,7 @@ class Outcome:
     voids: int = 0
     problems: list[Problem] = field(default_factory=list)
     records: dict[str, str] = field(default_factory=dict)  # every domain's record read
+    void_terms: list[tuple[str, str]] = field(default_factory=list)  # (domain, term) found nothing
     matched: str | None = None  # the term that decided
     explanation: str | None = None
     notes: list[str] = field(default_factory=list)
@@ -79,6 +80,7 @@ class _Evaluation:
         self.audit = ip is None
         self.out = Outcome("none", "", str(ip) if ip else None)
         self.stack: list[str] = []
+        self.term = ""  # the term being evaluated
 
     def problem(self, code: str, text: str, domain: str) -> None:
         if not any(p.code == code and p.domain == domain for p in self.out.problems):
@@ -100,6 +102,7 @@ class _Evaluation:
 
     def count_void(self, query: Query, domain: str) -> None:
         self.out.voids += 1
+        self.out.void_terms.append((domain, self.term))
         if self.out.voids == VOID_LIMIT + 1:
             text = (f"more than {VOID_LIMIT} lookups found nothing (RFC 7208 s.4.6.4 void "
                     f"lookups; the third was {query.name})")  # fmt: skip
@@ -196,6 +199,7 @@ class _Evaluation:
 
     def mechanism(self, mech: Mechanism, domain: str) -> Generator[list[Query], list[Answer], bool]:
         ip = self.ip
+        self.term = mech.text
         if mech.name == "all":
             return True
         if mech.name in ("ip4", "ip6"):
