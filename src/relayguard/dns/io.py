@@ -100,7 +100,7 @@ async def _domain(
         )
     finally:
         resolver.close()
-    if not mx_result.exists and audit.record is None and dmarc_result.record is None:
+    if not mx_result.exists:  # NXDOMAIN: the name does not exist at all
         raise TargetError(f"{domain} does not exist (NXDOMAIN from {choice.server})")
     report = DomainReport(
         domain, str(choice.server), choice.source, audit, list(per_ip), dmarc_result,
