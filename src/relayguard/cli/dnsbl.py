@@ -118,7 +118,7 @@ def dnsbl(
     if not words:
         raise click.UsageError("name a TARGET, --targets-file or --from-postfix")
     parsed: list[Target] = parse_targets(words)
-    helo_name = normalize_domain(helo, what="HELO name") if helo else None
+    helo_name = normalize_domain(helo, what="a HELO name") if helo else None
     specs = listfile.load(lists_file) if lists_file else lists.defaults()
     if dqs_key:
         specs = lists.with_dqs_key(specs, dqs_key.strip())

@@ -40,7 +40,7 @@ def parse_targets(texts: Iterable[str]) -> list[Target]:
         else:
             if "/" in raw or raw.count(":") > 1:
                 raise TargetError(f"{raw[:80]!r} is not an IP address or a domain name")
-            name = normalize_domain(raw, what="IP address or domain name")
+            name = normalize_domain(raw, what="an IP address or a domain name")
             out.setdefault(name, Target(raw, name=name))
         if len(out) > MAX_TARGETS:
             raise TargetError(f"more than {MAX_TARGETS} targets")

@@ -92,7 +92,7 @@ def _entry(entry: dict[str, Any], where: str) -> ListSpec:
     if not isinstance(raw_zone, str):
         raise ListFileError(f"{where}: 'zone' (a string) is required")
     try:
-        zone = normalize_domain(raw_zone, what="zone name")  # strips " zone " (bug B6)
+        zone = normalize_domain(raw_zone, what="a zone name")  # strips " zone " (bug B6)
     except TargetError as exc:
         raise ListFileError(f"{where}: {exc}") from None
     like = entry.get("like")

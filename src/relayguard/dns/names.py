@@ -47,21 +47,21 @@ def parse_ip(text: str) -> IPAddress | None:
         return None
 
 
-def normalize_domain(text: str, *, what: str = "domain name") -> str:
+def normalize_domain(text: str, *, what: str = "a domain name") -> str:
     """``Bücher.Example.`` -> ``xn--bcher-kva.example`` (no trailing dot), or a TargetError."""
     raw = text.strip()
     shown = raw[:80] + ("…" if len(raw) > 80 else "")
-    if not raw or raw.startswith("-"):
-        raise TargetError(f"{shown!r} is not a {what}")
+    if not raw or raw.startswith("-") or "\\" in raw:
+        raise TargetError(f"{shown!r} is not {what}")
     raw = raw.rstrip(".") if raw.endswith(".") and not raw.endswith("..") else raw
     try:
         ascii_name = dns.name.from_text(raw, origin=None).to_text(omit_final_dot=True)
     except (dns.exception.DNSException, ValueError, UnicodeError):
-        raise TargetError(f"{shown!r} is not a {what}") from None
+        raise TargetError(f"{shown!r} is not {what}") from None
     name = ascii_name.lower()
     labels = name.split(".")
     if len(name) > MAX_NAME or not all(_LABEL.fullmatch(label) for label in labels):
-        raise TargetError(f"{shown!r} is not a {what}")
+        raise TargetError(f"{shown!r} is not {what}")
     return name
 
 

@@ -97,6 +97,8 @@ def parse_term(term: str) -> Mechanism | tuple[str, str]:
     """A mechanism, or a modifier as (name, value)."""
     name, eq, value = term.partition("=")
     if eq and _NAME.fullmatch(name):
+        if name.lower() in MECHANISMS:
+            raise SpfSyntaxError(f"{term}: {name}= is not a mechanism (did you mean {name}:?)")
         return name.lower(), value
     qualifier = "+"
     body = term
