@@ -54,13 +54,12 @@ def test_domains_normalized(text: str, name: str) -> None:
 @pytest.mark.parametrize("text", ["a..b", "-x.example", "a b.example", "x" * 64 + ".example",
                                   "ex\\065.test", "", "a.b/24", "1.2.3.4.5:x:y"])  # fmt: skip
 def test_bad_targets_are_one_line_errors(text: str) -> None:
-    with pytest.raises(TargetError, match="is not an IP address or a domain name|no target"):
+    with pytest.raises(TargetError, match=r"is not an IP address or a domain name|no target"):
         parse_targets([text])
 
 
 def test_targets_deduplicated_and_kept_in_order() -> None:
-    targets = parse_targets(["192.0.2.1", "192.000.2.1x", "Example.TEST", "example.test."][:1]
-                            + ["Example.TEST", "example.test.", "2001:DB8::1"])  # fmt: skip
+    targets = parse_targets(["192.0.2.1", "Example.TEST", "example.test.", "2001:DB8::1"])
     assert [(t.ip and str(t.ip), t.name) for t in targets] == [
         ("192.0.2.1", None), (None, "example.test"), ("2001:db8::1", None)]  # fmt: skip
 

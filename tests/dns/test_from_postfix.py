@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,8 @@ def config_dir(tmp_path: Path) -> Any:
         # a myhostname of its own: else postconf asks the system resolver for this host's name
         (tmp_path / "main.cf").write_text("myhostname = mx1.example.test\n" + main_cf)
         (tmp_path / "master.cf").write_text("smtp inet n - y - - smtpd\n")
+        for name in ("main.cf", "master.cf"):  # postconf waits for a file younger than 1 s
+            os.utime(tmp_path / name, (time.time() - 60, time.time() - 60))
         return str(tmp_path)
 
     return make
