@@ -280,7 +280,8 @@ def test_rsa_key_sizes(bits: int) -> None:
 
 @pytest.mark.parametrize(
     ("record", "error"),
-    [("v=DKIM1; p=!!", "p= is not valid base64"), ("v=DKIM1; k=rsa; p=AAAA", "p= is not a DER public key"),
+    [("v=DKIM1; p=!!", "p= is not valid base64"),
+     ("v=DKIM1; k=rsa; p=AAAA", "p= is not a DER public key"),
      ("k=rsa; v=DKIM1; p=", "v= must be first and DKIM1 (RFC 6376 s.3.6.1)"),
      ("v=DKIM1", "no p= tag: not a DKIM key record"), ("v=DKIM1; k=dsa; p=AAAA", "k=dsa: not "
       "a key type verifiers know (rsa, ed25519)")],
