@@ -47,6 +47,12 @@ REQUIRED_IDS = (
     "raise-compatibility-level",
     "enable-smuggling-protection",
     "restore-smtpd-limits",
+    # relayguard dnsbl and relayguard domain
+    "fix-reverse-dns",
+    "use-local-resolver",
+    "fix-spf-record",
+    "enforce-dmarc",
+    "rotate-dkim-key",
 )
 
 # Real postconf(5) parameter names (checked with `postconf -d` on Postfix 3.7).
@@ -90,6 +96,7 @@ KNOWN_POSTFIX_PARAMETERS = frozenset(
         "smtpd_client_auth_rate_limit",
         "smtpd_client_message_rate_limit",
         "smtpd_client_recipient_rate_limit",
+        "smtp_helo_name",
         "smtpd_client_restrictions",
         "smtpd_data_restrictions",
         "smtpd_milters",
@@ -349,7 +356,7 @@ def test_mitigation_is_frozen() -> None:
 
 # relayguard subcommands that exist (or are being written now): a mitigation must never send an
 # admin to a command that answers "No such command".
-EXISTING_SUBCOMMANDS = frozenset({"analyze", "config", "probe", "audit"})
+EXISTING_SUBCOMMANDS = frozenset({"analyze", "config", "probe", "audit", "dnsbl", "domain"})
 
 
 def _all_text(entry: Mitigation) -> list[str]:
@@ -372,10 +379,10 @@ def test_subcommand_check_sees_what_it_should() -> None:
         title="t",
         why="the relayguard policy service",
         postfix=("relayguard firewall ban <ip> --apply",),
-        exim=("relayguard dnsbl <server_ip>", "relayguard probe <mx_host>"),
+        exim=("relayguard blocklists <server_ip>", "relayguard probe <mx_host>"),
     )
     named = {w for t in _all_text(bad) for w in re.findall(r"\brelayguard\s+([a-z][a-z-]*)", t)}
-    assert named - EXISTING_SUBCOMMANDS == {"policy", "firewall", "dnsbl"}
+    assert named - EXISTING_SUBCOMMANDS == {"policy", "firewall", "blocklists"}
 
 
 @pytest.mark.parametrize("mid", REQUIRED_IDS)

@@ -723,6 +723,117 @@ _ENTRIES: tuple[Mitigation, ...] = (
         ),
         exim=("# main section\nsmtp_accept_max_per_host = 5", "exim -bV"),
     ),
+    # relayguard dnsbl and relayguard domain
+    Mitigation(
+        id="fix-reverse-dns",
+        title="Give the sending address a PTR that resolves back, and HELO with that name",
+        why=(
+            "Receivers and block lists (Spamhaus CSS/PBL among them) distrust mail from an "
+            "address whose PTR is missing, generic, or does not resolve back to it, and from a "
+            "server whose HELO name does not match. The PTR is set by whoever owns the address "
+            "block (your hosting provider or ISP), not in your own zone."
+        ),
+        postfix=(
+            "# what is published now: PTR, and the name back to the address\n"
+            "dig +short -x <server_ip>\n"
+            "dig +short <mx_host>",
+            "# ask the owner of <server_ip> (hosting panel or ISP) to set its PTR to <mx_host>,\n"
+            "# and publish <mx_host> A <server_ip> in your zone; then HELO with the same name\n"
+            "postconf -e 'smtp_helo_name = <mx_host>'\n"
+            "postfix reload",
+        ),
+        exim=(
+            "# what is published now: PTR, and the name back to the address\n"
+            "dig +short -x <server_ip>\n"
+            "dig +short <mx_host>",
+            "# on the remote_smtp transport, once the PTR of <server_ip> is <mx_host>\n"
+            "helo_data = <mx_host>",
+            EXIM_APPLY,
+        ),
+    ),
+    Mitigation(
+        id="use-local-resolver",
+        title="Query block lists through your own recursive resolver",
+        why=(
+            "Spamhaus, URIBL, SURBL and Barracuda refuse queries that come through public or "
+            "shared resolvers and answer with error codes (127.255.255.254, 127.0.0.1) instead. "
+            "A local Unbound asks the lists directly; for commercial volume use a Spamhaus DQS "
+            "key (relayguard dnsbl --dqs-key)."
+        ),
+        postfix=(
+            "apt-get install -y unbound",
+            "# /etc/resolv.conf: the local resolver first\nnameserver 127.0.0.1",
+            "# 127.0.0.2 and 127.0.0.4 mean it works; 127.255.255.254 means still refused\n"
+            "dig +short 2.0.0.127.zen.spamhaus.org @127.0.0.1",
+        ),
+        exim=(
+            "apt-get install -y unbound",
+            "# /etc/resolv.conf: the local resolver first\nnameserver 127.0.0.1",
+            "# 127.0.0.2 and 127.0.0.4 mean it works; 127.255.255.254 means still refused\n"
+            "dig +short 2.0.0.127.zen.spamhaus.org @127.0.0.1",
+        ),
+    ),
+    Mitigation(
+        id="fix-spf-record",
+        title="Publish one SPF record that names your senders and ends in -all",
+        why=(
+            "An SPF record that passes everyone (+all), says nothing (?all, no all), breaks "
+            "RFC 7208's limits, or exists twice lets anyone send as your domain, and receivers "
+            "treat a broken record as no record. The finding shows the record to publish."
+        ),
+        postfix=(
+            "# what is published now\ndig +short TXT <domain>",
+            "# then check the new record from outside\nrelayguard domain <domain> --ip <server_ip>",
+        ),
+        exim=(
+            "# what is published now\ndig +short TXT <domain>",
+            "# then check the new record from outside\nrelayguard domain <domain> --ip <server_ip>",
+        ),
+    ),
+    Mitigation(
+        id="enforce-dmarc",
+        title="Move DMARC to p=quarantine, then p=reject, with reports you read",
+        why=(
+            "p=none only asks for reports: mail forged in your name is still delivered. Read the "
+            "aggregate (rua) reports for a few weeks, make sure your own mail passes SPF or "
+            "DKIM aligned, then publish quarantine and finally reject."
+        ),
+        postfix=(
+            "# what is published now\ndig +short TXT _dmarc.<domain>",
+            "# the record to publish, in your zone (first quarantine, then reject)\n"
+            '_dmarc.<domain>. IN TXT "v=DMARC1; p=reject; rua=mailto:dmarc@<domain>"',
+        ),
+        exim=(
+            "# what is published now\ndig +short TXT _dmarc.<domain>",
+            "# the record to publish, in your zone (first quarantine, then reject)\n"
+            '_dmarc.<domain>. IN TXT "v=DMARC1; p=reject; rua=mailto:dmarc@<domain>"',
+        ),
+    ),
+    Mitigation(
+        id="rotate-dkim-key",
+        title="Sign with a 2048-bit DKIM key under a new selector",
+        why=(
+            "RFC 8301: keys under 1024 bits must be refused by verifiers and signers should use "
+            "2048. Publish the new key, sign with it, and keep the old record until mail signed "
+            "with it has been delivered; then revoke it (empty p=)."
+        ),
+        postfix=(
+            "opendkim-genkey -b 2048 -d <domain> -s <selector> -D /etc/opendkim/keys/<domain>",
+            "# publish this TXT as <selector>._domainkey.<domain>, then point the KeyTable at it\n"
+            "cat /etc/opendkim/keys/<domain>/<selector>.txt",
+            "systemctl reload opendkim",
+        ),
+        exim=(
+            "openssl genrsa -out /etc/exim4/dkim/<domain>-<selector>.key 2048",
+            "# publish this as p= in <selector>._domainkey.<domain> TXT \"v=DKIM1; k=rsa; p=...\"\n"
+            "openssl rsa -in /etc/exim4/dkim/<domain>-<selector>.key -pubout -outform DER "
+            "| base64 -w0",
+            "# on the remote_smtp transport\n"
+            "dkim_selector    = <selector>\n"
+            "dkim_private_key = /etc/exim4/dkim/<domain>-<selector>.key",
+            EXIM_APPLY,
+        ),
+    ),
 )
 
 CATALOGUE: dict[str, Mitigation] = {m.id: m for m in _ENTRIES}
@@ -759,6 +870,7 @@ PLACEHOLDERS: dict[str, str] = {
     "<lan_cidr>": "your real LAN, e.g. 192.168.1.0/24",
     "<map>": "the file name of an access map",
     "<port>": "the port your policy daemon listens on",
+    "<selector>": "a new DKIM selector name, e.g. mail2026",
 }
 
 # Values come from logs, i.e. from whoever talks to the server, and are pasted into shell
@@ -807,6 +919,12 @@ class Fill:
     unsafe: list[str] = field(default_factory=list)
 
 
+# Findings whose ip subject is this server's own sending address.
+_OWN_ADDRESS_INDICATORS = frozenset(
+    {"blocklisted-by-remote", "dnsbl-listed", "rdns-missing", "rdns-not-confirmed", "helo-mismatch"}
+)
+
+
 def _candidates(findings: Iterable[Finding]) -> dict[str, list[str]]:
     """Placeholder -> distinct values the findings' own subjects give, in order of appearance.
 
@@ -825,7 +943,7 @@ def _candidates(findings: Iterable[Finding]) -> dict[str, list[str]]:
             add("<login>", subject.value)
         elif subject.kind == "ip":
             # The address a remote list names is this server's own, never one to ban.
-            listed = finding.indicator == "blocklisted-by-remote"
+            listed = finding.indicator in _OWN_ADDRESS_INDICATORS
             add("<server_ip>" if listed else "<ip>", subject.value)
         elif subject.kind == "sender":
             add("<sender>", subject.value)

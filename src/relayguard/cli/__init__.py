@@ -16,6 +16,8 @@ from relayguard import __version__
 from relayguard.cli.analyze import analyze
 from relayguard.cli.audit import audit
 from relayguard.cli.config_cmd import config_group
+from relayguard.cli.dnsbl import dnsbl
+from relayguard.cli.domain import domain
 from relayguard.cli.policy import policy
 from relayguard.cli.probe import probe
 from relayguard.errors import RelayguardError
@@ -36,6 +38,8 @@ cli.add_command(audit)
 cli.add_command(probe)
 cli.add_command(policy)
 cli.add_command(config_group)
+cli.add_command(dnsbl)
+cli.add_command(domain)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,121 @@
+"""The I/O shell of the DNS checks: build a resolver, drive a core with it, close it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from relayguard.dns import dkim, dmarc, mx, spf
+from relayguard.dns._errors import TargetError
+from relayguard.dns.dnsbl import DnsblCheck, Target
+from relayguard.dns.dnsbl_result import DnsblReport
+from relayguard.dns.dnsbl_verdict import DEFAULT_MAX_ERROR_RATIO, build_report
+from relayguard.dns.domain_report import DomainReport, build
+from relayguard.dns.lists import ListSpec
+from relayguard.dns.names import IPAddress, normalize_domain, parse_ip
+from relayguard.dns.resolver import Resolver, ResolverChoice, drive, drive_incremental
+from relayguard.dns.transport import Server
+
+MAX_TARGETS = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class ResolverOptions:
+    timeout: float = 2.0
+    tries: int = 2
+    rate: float = 0.0  # queries per second per list, 0 = no limit
+    max_in_flight: int = 64
+
+
+def parse_targets(texts: Iterable[str]) -> list[Target]:
+    """IPs stay IPs; anything else must be a domain name (IDNA-encoded, lower-cased)."""
+    out: dict[str, Target] = {}
+    for text in texts:
+        raw = text.strip()
+        ip = parse_ip(raw)
+        if ip is not None:
+            out.setdefault(str(ip), Target(raw, ip=ip))
+        else:
+            if "/" in raw or raw.count(":") > 1:
+                raise TargetError(f"{raw[:80]!r} is not an IP address or a domain name")
+            name = normalize_domain(raw, what="an IP address or a domain name")
+            out.setdefault(name, Target(raw, name=name))
+        if len(out) > MAX_TARGETS:
+            raise TargetError(f"more than {MAX_TARGETS} targets")
+    if not out:
+        raise TargetError("no target: name an IP address, a host name or a domain")
+    return list(out.values())
+
+
+def make_resolver(choice: ResolverChoice, lists: list[ListSpec], opts: ResolverOptions) -> Resolver:
+    routes: dict[str, Server] = {s.zone: s.nameserver for s in lists if s.nameserver}
+    return Resolver(
+        choice.server, timeout=opts.timeout, tries=opts.tries, rate=opts.rate,
+        max_in_flight=opts.max_in_flight, routes=routes,
+    )  # fmt: skip
+
+
+async def _dnsbl(
+    targets: list[Target], lists: list[ListSpec], choice: ResolverChoice, helo: str | None,
+    opts: ResolverOptions, max_error_ratio: float,
+) -> DnsblReport:  # fmt: skip
+    resolver = make_resolver(choice, lists, opts)
+    check = DnsblCheck(targets, lists, helo=helo)
+    try:
+        await drive_incremental(resolver, check, workers=opts.max_in_flight)
+    finally:
+        resolver.close()
+    stats = resolver.stats
+    queries = {"sent": stats.sent, "cached": stats.cached, "retried": stats.retried,
+               "tcp": stats.tcp}  # fmt: skip
+    return build_report(check, choice, max_error_ratio=max_error_ratio, queries=queries)
+
+
+def check_dnsbl(
+    targets: list[Target], lists: list[ListSpec], choice: ResolverChoice, *,
+    helo: str | None = None, options: ResolverOptions | None = None,
+    max_error_ratio: float = DEFAULT_MAX_ERROR_RATIO,
+) -> DnsblReport:  # fmt: skip
+    return asyncio.run(
+        _dnsbl(targets, lists, choice, helo, options or ResolverOptions(), max_error_ratio)
+    )
+
+
+async def _domain(
+    domain: str, ips: list[IPAddress], selectors: list[tuple[str, str]], choice: ResolverChoice,
+    opts: ResolverOptions, timestamp: int,
+) -> DomainReport:  # fmt: skip
+    resolver = make_resolver(choice, [], opts)
+    try:
+        audit, mx_result, dmarc_result, dkim_result, per_ip = await asyncio.gather(
+            drive(resolver, spf.evaluate(domain, timestamp=timestamp)),
+            drive(resolver, mx.check(domain)),
+            drive(resolver, dmarc.check(domain)),
+            drive(resolver, dkim.check(domain, selectors)),
+            asyncio.gather(
+                *(drive(resolver, spf.evaluate(domain, ip, timestamp=timestamp)) for ip in ips)
+            ),
+        )
+    finally:
+        resolver.close()
+    if not mx_result.exists:  # NXDOMAIN: the name does not exist at all
+        raise TargetError(f"{domain} does not exist (NXDOMAIN from {choice.server})")
+    report = DomainReport(
+        domain, str(choice.server), choice.source, audit, list(per_ip), dmarc_result,
+        dkim_result, mx_result,
+    )  # fmt: skip
+    return build(report)
+
+
+def audit_domain(
+    domain: str, choice: ResolverChoice, *, ips: list[IPAddress] | None = None,
+    selectors: list[tuple[str, str]] | None = None, options: ResolverOptions | None = None,
+) -> DomainReport:  # fmt: skip
+    return asyncio.run(
+        _domain(
+            domain, ips or [], selectors or [], choice, options or ResolverOptions(),
+            int(time.time()),
+        )
+    )

@@ -1,0 +1,70 @@
+"""Query names, built the way RFC 5782 and RFC 1035 want them, and validated input names.
+
+Every name this package sends is absolute (a trailing dot), so a resolver's search list is never
+appended; lower-case; IDNA-encoded; at most 253 characters. IPv6 addresses are fully expanded
+before their 32 nibbles are reversed (the bug of aiodnsbl and of pydnsbl before 1.1.6).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+import dns.exception
+import dns.name
+
+from relayguard.dns._errors import TargetError
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+MAX_NAME = 253  # RFC 1035 s.3.1: 255 octets on the wire, 253 characters as text
+MAX_LABEL = 63
+# Host names, plus the underscore labels of _dmarc, _domainkey, _spf and SRV-style names.
+_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
+
+
+def reversed_ip(ip: IPAddress) -> str:
+    """``192.0.2.1`` -> ``1.2.0.192``; ``2001:db8::1`` -> the 32 nibbles, reversed."""
+    if isinstance(ip, ipaddress.IPv4Address):
+        return ".".join(reversed(str(ip).split(".")))
+    return ".".join(reversed(ip.exploded.replace(":", "")))
+
+
+def dnsbl_name(ip: IPAddress, zone: str) -> str:
+    """The RFC 5782 query name of ``ip`` on the list ``zone`` (absolute)."""
+    return f"{reversed_ip(ip)}.{zone}."
+
+
+def ptr_name(ip: IPAddress) -> str:
+    return ip.reverse_pointer + "."
+
+
+def parse_ip(text: str) -> IPAddress | None:
+    """An IP address (an IPv4-mapped IPv6 address stays IPv6), or None."""
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+
+
+def normalize_domain(text: str, *, what: str = "a domain name") -> str:
+    """``Bücher.Example.`` -> ``xn--bcher-kva.example`` (no trailing dot), or a TargetError."""
+    raw = text.strip()
+    shown = raw[:80] + ("…" if len(raw) > 80 else "")
+    if not raw or raw.startswith("-") or "\\" in raw:
+        raise TargetError(f"{shown!r} is not {what}")
+    raw = raw.rstrip(".") if raw.endswith(".") and not raw.endswith("..") else raw
+    try:
+        ascii_name = dns.name.from_text(raw, origin=None).to_text(omit_final_dot=True)
+    except (dns.exception.DNSException, ValueError, UnicodeError):
+        raise TargetError(f"{shown!r} is not {what}") from None
+    name = ascii_name.lower()
+    labels = name.split(".")
+    if len(name) > MAX_NAME or not all(_LABEL.fullmatch(label) for label in labels):
+        raise TargetError(f"{shown!r} is not {what}")
+    return name
+
+
+def is_subdomain(name: str, parent: str) -> bool:
+    """``a.b.example`` is under ``b.example`` and under itself."""
+    return name == parent or name.endswith("." + parent)

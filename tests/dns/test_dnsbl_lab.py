@@ -1,0 +1,298 @@
+"""``relayguard dnsbl`` against the real NSD lab: each bug class of issue 5 with the right value."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.dns.lab import DnsLab
+
+FAST = ("--timeout", "0.5", "--tries", "1", "--rate", "0")
+ZEN = {"zone": "zen.dnsbl.test", "like": "spamhaus-zen"}
+DBL = {"zone": "dbl.dnsbl.test", "like": "spamhaus-dbl"}
+
+
+@pytest.fixture
+def dnsbl(relayguard: Any, dns_lab: DnsLab, lists_file: Any) -> Any:
+    """dnsbl(lists, *args) -> Run with the JSON document parsed."""
+
+    def run(entries: list[dict[str, object]], *args: str) -> Any:
+        result = relayguard(
+            "dnsbl", "--resolver", dns_lab.resolver, "--lists", lists_file(*entries), *FAST,
+            "--json", *args,
+        )  # fmt: skip
+        assert result.err == "" or result.code == 3, result.err
+        return result
+
+    return run
+
+
+def results(doc: dict[str, Any], subject: str) -> dict[str, dict[str, Any]]:
+    (found,) = [s for s in doc["subjects"] if s["subject"] == subject]
+    return {r["zone"]: r for r in found["results"]}
+
+
+def one(doc: dict[str, Any], subject: str, zone: str) -> dict[str, Any]:
+    return results(doc, subject)[zone]
+
+
+def test_multi_code_listing_with_meanings_txt_and_delisting(dnsbl: Any) -> None:
+    run = dnsbl([ZEN], "192.0.2.99")
+    assert run.code == 2
+    doc = run.json
+    assert doc["schema"] == "relayguard.dnsbl/1"
+    assert doc["verdict"] == "listed"
+    r = one(doc, "192.0.2.99", "zen.dnsbl.test")
+    assert r["verdict"] == "listed"
+    assert r["query"] == "99.2.0.192.zen.dnsbl.test."
+    assert r["codes"] == ["127.0.0.3", "127.0.0.4"]
+    assert r["meanings"] == [
+        "CSS: snowshoe or hijacked sending seen by Spamhaus' automation",
+        "XBL: an infected or exploited host (botnet, proxy, CBL)",
+    ]
+    assert r["txt"] == "https://check.dnsbl.test/query/ip/192.0.2.99"
+    assert r["delist_url"] == "https://check.spamhaus.org/"
+    (finding,) = [f for f in doc["findings"] if f["indicator"] == "dnsbl-listed"]
+    assert finding["severity"] == "high"
+    assert finding["subject"] == {"kind": "ip", "value": "192.0.2.99"}
+    assert finding["mitigations"] == ["request-delisting"]
+    assert doc["lists"][0]["health"]["state"] == "healthy"
+
+
+def test_not_listed_is_clean_exit_0(dnsbl: Any) -> None:
+    run = dnsbl([ZEN], "192.0.2.25")
+    assert run.code == 0
+    assert run.json["verdict"] == "clean"
+    assert one(run.json, "192.0.2.25", "zen.dnsbl.test")["verdict"] == "not-listed"
+    assert run.json["subjects"][0]["summary"] == {
+        "lists": 1, "listed": 0, "listed_informational": 0, "not_listed": 1, "error": 0,
+        "skipped": 0,
+    }  # fmt: skip
+
+
+def test_ipv6_query_name_is_32_reversed_nibbles(dnsbl: Any) -> None:
+    # aiodnsbl builds 1.8.b.d.1.0.0.2.zen... and misses this listing (bug B5)
+    run = dnsbl([ZEN], "2001:db8::1")
+    r = one(run.json, "2001:db8::1", "zen.dnsbl.test")
+    nibbles = "1." + "0." * 23 + "8.b.d.0.1.0.0.2"
+    assert r["query"] == f"{nibbles}.zen.dnsbl.test."
+    assert (r["verdict"], r["codes"]) == ("listed", ["127.0.0.3"])
+    assert r["txt"] == "IPv6 listing 2001:db8::1"
+    assert run.code == 2
+
+
+def test_ipv6_skipped_on_a_list_without_ipv6_data(dnsbl: Any) -> None:
+    run = dnsbl([{"zone": "l2.dnsbl.test", "like": "uceprotect-2"}], "2001:db8::1")
+    r = one(run.json, "2001:db8::1", "l2.dnsbl.test")
+    assert (r["verdict"], r["reason"]) == ("skipped", "no-ipv6-data")
+    assert run.code == 3  # no list could say anything about it: not "clean"
+
+
+@pytest.mark.parametrize(
+    ("zone", "reason", "code"),
+    [
+        # pydnsbl and check_rbl report this one as BLACKLISTED (bug B1)
+        ("pubres.dnsbl.test", "resolver-blocked", "127.255.255.254"),
+        ("typo.dnsbl.test", "zone-typo", "127.255.255.252"),
+        ("ratelimit.dnsbl.test", "rate-limited", "127.255.255.255"),
+    ],
+)
+def test_spamhaus_sentinels_are_errors_never_listings(
+    dnsbl: Any, zone: str, reason: str, code: str
+) -> None:
+    run = dnsbl([{"zone": zone, "like": "spamhaus-zen"}], "192.0.2.1")
+    assert run.code == 3
+    doc = run.json
+    r = one(doc, "192.0.2.1", zone)
+    assert (r["verdict"], r["reason"]) == ("error", reason)
+    assert doc["lists"][0]["health"] == {"state": "unavailable", "reason": reason,
+                                         "detail": f"({code})"}  # fmt: skip
+    assert not [f for f in doc["findings"] if f["indicator"] == "dnsbl-listed"]
+    assert doc["verdict"] == "unknown"
+
+
+def test_sentinel_for_one_subject_on_a_healthy_list(dnsbl: Any) -> None:
+    run = dnsbl([ZEN], "192.0.2.254", "192.0.2.25")
+    r = one(run.json, "192.0.2.254", "zen.dnsbl.test")
+    assert (r["verdict"], r["reason"], r["codes"]) == ("error", "resolver-blocked",
+                                                       ["127.255.255.254"])  # fmt: skip
+    (blocked,) = [f for f in run.json["findings"] if f["indicator"] == "dnsbl-resolver-blocked"]
+    assert blocked["mitigations"] == ["use-local-resolver"]
+    assert run.code == 3
+
+
+def test_uribl_refused_127_0_0_1_is_not_a_listing(dnsbl: Any) -> None:
+    # bug B2: pydnsbl and check_rbl call every domain listed when URIBL refuses the resolver
+    run = dnsbl([{"zone": "uriblrefused.dnsbl.test", "like": "uribl"}], "example.test")
+    r = one(run.json, "example.test", "uriblrefused.dnsbl.test")
+    assert (r["verdict"], r["reason"]) == ("error", "resolver-blocked")
+    assert run.code == 3
+
+
+def test_127_0_0_1_from_an_undocumented_list_is_an_error(dnsbl: Any) -> None:
+    run = dnsbl([{"zone": "uriblrefused.dnsbl.test", "type": "ip"}], "192.0.2.1")
+    assert run.json["lists"][0]["health"]["reason"] == "query-refused"
+    assert run.code == 3
+
+
+def test_answer_outside_127_is_bogus(dnsbl: Any) -> None:
+    run = dnsbl([{"zone": "bogus.dnsbl.test"}], "192.0.2.1")
+    assert run.json["lists"][0]["health"] == {"state": "unavailable", "reason": "bogus-answer",
+                                              "detail": "(203.0.113.7)"}  # fmt: skip
+    assert run.code == 3
+
+
+def test_list_that_lists_everything_is_not_trusted(dnsbl: Any) -> None:
+    # bug B7: check_rbl and pydnsbl report every address as listed on a squatter's wildcard
+    run = dnsbl([ZEN, {"zone": "dead.dnsbl.test"}], "192.0.2.25")
+    r = one(run.json, "192.0.2.25", "dead.dnsbl.test")
+    assert (r["verdict"], r["reason"]) == ("error", "lists-everything")
+    assert one(run.json, "192.0.2.25", "zen.dnsbl.test")["verdict"] == "not-listed"
+    unusable = [f for f in run.json["findings"] if f["indicator"] == "dnsbl-list-unusable"]
+    assert [f["subject"]["value"] for f in unusable] == ["dead.dnsbl.test"]
+    assert run.code == 3  # 1 of 2 lists unusable is over the 20 % allowed
+    assert dnsbl([ZEN, {"zone": "dead.dnsbl.test"}], "192.0.2.25", "--max-errors", "50").code == 0
+
+
+def test_empty_list_misses_its_test_point(dnsbl: Any) -> None:
+    run = dnsbl([{"zone": "empty.dnsbl.test"}], "192.0.2.1")
+    assert run.json["lists"][0]["health"]["state"] == "test-point-missing"
+    assert one(run.json, "192.0.2.1", "empty.dnsbl.test")["reason"] == "test-point-missing"
+    assert run.code == 3
+
+
+def test_sorbs_is_never_queried(dnsbl: Any, dns_lab: DnsLab) -> None:
+    # the lab serves dnsbl.sorbs.net listing everything, as a lapsed domain would
+    run = dnsbl([ZEN, {"zone": "dnsbl.sorbs.net"}], "192.0.2.25")
+    r = one(run.json, "192.0.2.25", "dnsbl.sorbs.net")
+    assert (r["verdict"], r["reason"]) == ("skipped", "dead")
+    assert [f["indicator"] for f in run.json["findings"]] == ["dnsbl-dead-list"]
+    assert run.code == 0
+
+
+def test_timeout_is_never_clean(dnsbl: Any, dns_lab: DnsLab) -> None:
+    # bug B3: check_rbl says OK and pydnsbl "not blacklisted" when the list never answers
+    mirror = {"zone": "down.dnsbl.test", "nameserver": dns_lab.blackhole}
+    run = dnsbl([mirror], "192.0.2.1")
+    r = one(run.json, "192.0.2.1", "down.dnsbl.test")
+    assert (r["verdict"], r["reason"]) == ("error", "timeout")
+    assert run.json["subjects"][0]["summary"]["error"] == 1
+    assert run.json["subjects"][0]["summary"]["not_listed"] == 0
+    assert run.code == 3
+
+
+def test_resolver_that_never_answers(relayguard: Any, dns_lab: DnsLab) -> None:
+    run = relayguard("dnsbl", "--resolver", dns_lab.blackhole, *FAST, "--json", "192.0.2.1")
+    assert run.code == 3
+    assert run.json["verdict"] == "unknown"
+    assert all(r["reason"] == "timeout" for r in run.json["subjects"][0]["results"])
+
+
+def test_refused_and_servfail_zones_are_errors(dnsbl: Any) -> None:
+    run = dnsbl([{"zone": "notserved.invalid"}, {"zone": "broken.test"}], "192.0.2.1")
+    states = {x["zone"]: x["health"]["reason"] for x in run.json["lists"]}
+    assert states == {"notserved.invalid": "refused", "broken.test": "servfail"}
+    assert run.code == 3
+
+
+def test_undocumented_code_is_reported_not_listed(dnsbl: Any) -> None:
+    run = dnsbl([ZEN], "192.0.2.101")
+    r = one(run.json, "192.0.2.101", "zen.dnsbl.test")
+    assert (r["verdict"], r["reason"], r["codes"]) == ("error", "unknown-code", ["127.0.0.99"])
+
+
+def test_domain_list_with_test_invalid_pair(dnsbl: Any) -> None:
+    run = dnsbl([DBL], "spam-domain.test", "phish-domain.test", "example.test")
+    doc = run.json
+    assert doc["lists"][0]["health"]["state"] == "healthy"
+    assert one(doc, "spam-domain.test", "dbl.dnsbl.test")["codes"] == ["127.0.1.2"]
+    assert one(doc, "phish-domain.test", "dbl.dnsbl.test")["meanings"] == ["phishing domain"]
+    assert one(doc, "example.test", "dbl.dnsbl.test")["verdict"] == "not-listed"
+    assert run.code == 2
+
+
+def test_ip_queried_on_a_domain_list_is_the_callers_error(dnsbl: Any) -> None:
+    run = dnsbl([{"zone": "ipquery.dbl.dnsbl.test", "like": "spamhaus-dbl",
+                  "health_check": False}], "x.test")  # fmt: skip
+    r = one(run.json, "x.test", "ipquery.dbl.dnsbl.test")
+    assert (r["verdict"], r["reason"]) == ("error", "wrong-query-type")
+
+
+def test_bitmask_list_decoded_bit_by_bit(dnsbl: Any) -> None:
+    run = dnsbl([{"zone": "multi.dnsbl.test", "like": "uribl"}], "spam-domain.test")
+    r = one(run.json, "spam-domain.test", "multi.dnsbl.test")
+    assert (r["codes"], r["meanings"]) == (["127.0.0.6"], ["black", "grey"])
+
+
+def test_informational_listing_exits_1(dnsbl: Any) -> None:
+    run = dnsbl([ZEN, {"zone": "l2.dnsbl.test", "like": "uceprotect-2"}], "192.0.2.50")
+    assert run.code == 1
+    assert run.json["verdict"] == "listed-informational"
+    (f,) = [f for f in run.json["findings"] if f["indicator"] == "dnsbl-listed"]
+    assert (f["severity"], f["details"]["informational"], f["mitigations"]) == ("info", True, [])
+
+
+def test_zone_with_spaces_is_stripped(dnsbl: Any) -> None:
+    # bug B6: pydnsbl's 'rhsbl.sorbs.net ' fails on every check
+    run = dnsbl([{"zone": " zen.dnsbl.test ", "like": "spamhaus-zen"}], "192.0.2.99")
+    assert one(run.json, "192.0.2.99", "zen.dnsbl.test")["verdict"] == "listed"
+
+
+def test_host_name_checked_by_all_its_addresses(dnsbl: Any) -> None:
+    run = dnsbl([ZEN, DBL], "MX1.Example.Test.")
+    doc = run.json
+    assert doc["targets"][0]["addresses"] == ["192.0.2.25", "2001:db8::25"]
+    assert sorted(s["subject"] for s in doc["subjects"]) == [
+        "192.0.2.25", "2001:db8::25", "mx1.example.test"]  # fmt: skip
+    assert run.code == 0
+
+
+def test_forward_confirmed_rdns_and_helo(dnsbl: Any) -> None:
+    run = dnsbl([ZEN], "192.0.2.25", "192.0.2.100", "192.0.2.10", "--helo", "mx1.example.test")
+    doc = run.json
+    rdns = {s["subject"]: s["rdns"] for s in doc["subjects"]}
+    assert rdns["192.0.2.25"]["fcrdns"] is True
+    assert rdns["192.0.2.25"]["ptr"] == ["mx1.example.test"]
+    assert rdns["192.0.2.100"]["unconfirmed"] == ["generic-100.example.test"]
+    assert rdns["192.0.2.10"]["ptr_status"] == "nxdomain"
+    kinds = sorted((f["indicator"], f["subject"]["value"]) for f in doc["findings"])
+    assert kinds == [
+        ("dnsbl-listed", "192.0.2.100"),  # PBL, 127.0.0.11
+        ("helo-mismatch", "192.0.2.10"), ("helo-mismatch", "192.0.2.100"),
+        ("rdns-missing", "192.0.2.10"), ("rdns-not-confirmed", "192.0.2.100"),
+    ]  # fmt: skip
+    assert dnsbl([ZEN], "192.0.2.10", "--helo", "mx1.example.test").code == 0  # not listings
+
+
+def test_huge_txt_answer_comes_over_tcp_and_is_bounded(dnsbl: Any) -> None:
+    run = dnsbl([ZEN], "192.0.2.77")
+    r = one(run.json, "192.0.2.77", "zen.dnsbl.test")
+    assert r["verdict"] == "listed"
+    assert r["txt"] == "x" * 300
+    assert run.json["queries"]["tcp"] == 1
+
+
+def test_cname_loop_target_is_a_clean_error(dnsbl: Any) -> None:
+    run = dnsbl([ZEN], "cnameloop.example.test")
+    assert run.code == 3
+    assert "CNAME loop" in run.json["targets"][0]["error"]
+
+
+def test_unresolvable_name_is_a_domain_only_check(dnsbl: Any) -> None:
+    run = dnsbl([ZEN, DBL], "nothere.example.test")
+    assert run.json["targets"][0]["note"].startswith("no A or AAAA record")
+    assert run.code == 0
+
+
+def test_terminal_report_escapes_and_names_the_resolver(
+    relayguard: Any, dns_lab: DnsLab, lists_file: Any
+) -> None:
+    run = relayguard("dnsbl", "--resolver", dns_lab.resolver, "--lists", lists_file(ZEN), *FAST,
+                     "192.0.2.99")  # fmt: skip
+    assert run.code == 2
+    assert run.out.startswith(" LISTED  192.0.2.99  exit 2")
+    assert f"resolver {dns_lab.resolver} (from --resolver)" in run.out
+    assert "CSS: snowshoe or hijacked sending" in run.out
+    assert "delist: Fix the cause first" in run.out
+    assert "dig +short 99.2.0.192.zen.spamhaus.org" in run.out  # <server_ip> filled in
