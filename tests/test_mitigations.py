@@ -47,6 +47,8 @@ REQUIRED_IDS = (
     "raise-compatibility-level",
     "enable-smuggling-protection",
     "restore-smtpd-limits",
+    # relayguard pcap
+    "block-egress-smtp",
 )
 
 # Real postconf(5) parameter names (checked with `postconf -d` on Postfix 3.7).
