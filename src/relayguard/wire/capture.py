@@ -62,14 +62,19 @@ SegmentSink = Callable[[float, bytes, int, bytes, int, int, int, bytes, bool], N
 class Capture:
     """One open capture file; :meth:`scan` reads it once."""
 
-    def __init__(self, stream: BinaryIO, path: str, fmt: str, head: bytes) -> None:
+    def __init__(
+        self, stream: BinaryIO, path: str, fmt: str, head: bytes, raw: BinaryIO | None = None
+    ) -> None:
         self.stream = stream
+        self.raw = raw  # the file under a decompressing stream
         self.path = path
         self.stats = CaptureStats(path=path, format=fmt)
         self._head = head  # bytes already read from the stream
 
     def close(self) -> None:
         self.stream.close()
+        if self.raw is not None:
+            self.raw.close()
 
     def __enter__(self) -> Capture:
         return self
@@ -135,7 +140,7 @@ def open_capture(path: str) -> Capture:
     except CaptureError:
         raw.close()
         raise
-    return Capture(stream, path, fmt + suffix, head)
+    return Capture(stream, path, fmt + suffix, head, raw if stream is not raw else None)
 
 
 class _Decoder:

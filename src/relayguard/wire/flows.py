@@ -205,8 +205,8 @@ class FlowTable:
             self.finish(key, flow, "port reused")  # a new connection on the same ports
             flow = None
         if flow is None:
-            if flags & RST:
-                return  # a refused connection attempt carries nothing
+            if not (payload or flags & SYN) or flags & RST:
+                return  # a late ACK or FIN of a finished connection, a refused attempt
             flow = self._start(key, ts, greeted=bool(flags & SYN))
         flow.last = ts
         flow.packets += 1
