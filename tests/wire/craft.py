@@ -16,8 +16,12 @@ from pathlib import Path
 import dpkt
 
 SYN, FIN, RST, PSH, ACK = (
-    dpkt.tcp.TH_SYN, dpkt.tcp.TH_FIN, dpkt.tcp.TH_RST, dpkt.tcp.TH_PUSH, dpkt.tcp.TH_ACK,
-)  # fmt: skip
+    dpkt.tcp.TH_SYN,
+    dpkt.tcp.TH_FIN,
+    dpkt.tcp.TH_RST,
+    dpkt.tcp.TH_PUSH,
+    dpkt.tcp.TH_ACK,
+)
 T0 = 1_796_313_600.0  # 2026-12-03 12:00:00Z
 
 
@@ -45,26 +49,45 @@ class Conn:
     sseq: int = 5000
     frames: list[Frame] = field(default_factory=list)
 
-    def _frame(self, from_client: bool, flags: int, payload: bytes = b"", seq: int | None = None) -> Frame:
+    def _frame(
+        self, from_client: bool, flags: int, payload: bytes = b"", seq: int | None = None
+    ) -> Frame:
         src, dst = (self.client, self.server) if from_client else (self.server, self.client)
         sp, dp = (self.cport, self.sport) if from_client else (self.sport, self.cport)
         own = self.cseq if from_client else self.sseq
         other = self.sseq if from_client else self.cseq
-        tcp = dpkt.tcp.TCP(sport=sp, dport=dp, seq=own if seq is None else seq, ack=other,
-                           flags=flags, win=65535, data=payload)  # fmt: skip
+        tcp = dpkt.tcp.TCP(
+            sport=sp,
+            dport=dp,
+            seq=own if seq is None else seq,
+            ack=other,
+            flags=flags,
+            win=65535,
+            data=payload,
+        )
         if ":" in src:
             ip: dpkt.Packet = dpkt.ip6.IP6(
-                src=socket.inet_pton(socket.AF_INET6, src), dst=socket.inet_pton(socket.AF_INET6, dst),
-                nxt=dpkt.ip.IP_PROTO_TCP, hlim=64, data=tcp, plen=len(bytes(tcp)),
-            )  # fmt: skip
+                src=socket.inet_pton(socket.AF_INET6, src),
+                dst=socket.inet_pton(socket.AF_INET6, dst),
+                nxt=dpkt.ip.IP_PROTO_TCP,
+                hlim=64,
+                data=tcp,
+                plen=len(bytes(tcp)),
+            )
             etype = dpkt.ethernet.ETH_TYPE_IP6
         else:
-            ip = dpkt.ip.IP(src=socket.inet_aton(src), dst=socket.inet_aton(dst),
-                            p=dpkt.ip.IP_PROTO_TCP, ttl=64, data=tcp)  # fmt: skip
+            ip = dpkt.ip.IP(
+                src=socket.inet_aton(src),
+                dst=socket.inet_aton(dst),
+                p=dpkt.ip.IP_PROTO_TCP,
+                ttl=64,
+                data=tcp,
+            )
             ip.len = len(bytes(ip))
             etype = dpkt.ethernet.ETH_TYPE_IP
-        eth = dpkt.ethernet.Ethernet(src=b"\x02\x00\x00\x00\x00\x01", dst=b"\x02\x00\x00\x00\x00\x02",
-                                     type=etype, data=ip)  # fmt: skip
+        eth = dpkt.ethernet.Ethernet(
+            src=b"\x02\x00\x00\x00\x00\x01", dst=b"\x02\x00\x00\x00\x00\x02", type=etype, data=ip
+        )
         self.time += self.step
         frame = Frame(self.time, bytes(eth), from_client, payload)
         self.frames.append(frame)
@@ -115,20 +138,26 @@ MESSAGE = "Subject: hi\r\n\r\nhello\r\n.\r\n"
 
 def relay_session(conn: Conn, sender: str, rcpts: list[str], accept: bool = True) -> Conn:
     """One unauthenticated message: EHLO, MAIL, each RCPT (accepted or relay-denied), DATA."""
-    conn.open().dialogue(("", BANNER), ("EHLO spambot.example\r\n", EHLO_REPLY),
-                         (f"MAIL FROM:<{sender}>\r\n", "250 2.1.0 Ok\r\n"))  # fmt: skip
+    conn.open().dialogue(
+        ("", BANNER),
+        ("EHLO spambot.example\r\n", EHLO_REPLY),
+        (f"MAIL FROM:<{sender}>\r\n", "250 2.1.0 Ok\r\n"),
+    )
     for rcpt in rcpts:
         reply = "250 2.1.5 Ok\r\n" if accept else f"554 5.7.1 <{rcpt}>: Relay access denied\r\n"
         conn.dialogue((f"RCPT TO:<{rcpt}>\r\n", reply))
     if accept:
-        conn.dialogue(("DATA\r\n", "354 End data with <CR><LF>.<CR><LF>\r\n"),
-                      (MESSAGE, "250 2.0.0 Ok: queued as 4ABC\r\n"))  # fmt: skip
+        conn.dialogue(
+            ("DATA\r\n", "354 End data with <CR><LF>.<CR><LF>\r\n"),
+            (MESSAGE, "250 2.0.0 Ok: queued as 4ABC\r\n"),
+        )
     conn.dialogue(("QUIT\r\n", "221 2.0.0 Bye\r\n"))
     return conn.close()
 
 
-def write_pcap(path: Path, frames: list[Frame], *, nano: bool = False, linktype: int = 1,
-               snaplen: int = 65535) -> Path:  # fmt: skip
+def write_pcap(
+    path: Path, frames: list[Frame], *, nano: bool = False, linktype: int = 1, snaplen: int = 65535
+) -> Path:
     with path.open("wb") as out:
         writer = dpkt.pcap.Writer(out, nano=nano, linktype=linktype, snaplen=snaplen)
         for frame in frames:

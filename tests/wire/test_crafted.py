@@ -61,8 +61,11 @@ def test_open_relay_use_from_one_session(tmp_path: Path, relayguard: Any) -> Non
 def test_inbound_mail_for_our_domain_and_its_subdomains_is_not_relaying(
     tmp_path: Path, relayguard: Any
 ) -> None:
-    conn = relay_session(Conn(), "friend@outside.example",
-                         ["bob@example.org", "alice@MAIL.Example.ORG.", '"john doe"@example.org'])  # fmt: skip
+    conn = relay_session(
+        Conn(),
+        "friend@outside.example",
+        ["bob@example.org", "alice@MAIL.Example.ORG.", '"john doe"@example.org'],
+    )
     doc = pcap_json(relayguard, write_pcap(tmp_path / "in.pcap", conn.frames))
     assert doc["findings"] == [] and doc["verdict"] == "clean" and doc["exit_code"] == 0
     assert doc["sessions"]["recipients_accepted"] == 3
@@ -151,12 +154,18 @@ def _bruteforce(n: int, client: str = "203.0.113.9") -> list[Conn]:
         conn = Conn(client=client, cport=41000 + i, sport=587, time=T0 + i * 10).open()
         conn.dialogue(("", BANNER), ("EHLO ylmf-pc\r\n", EHLO_REPLY))
         if i % 2:
-            conn.dialogue((f"AUTH PLAIN {b64(chr(0) + f'user{i % 3}@example.org' + chr(0) + 'pw')}\r\n",
-                           "535 5.7.8 Error: authentication failed: UGFzc3dvcmQ6\r\n"))  # fmt: skip
+            conn.dialogue(
+                (
+                    f"AUTH PLAIN {b64(chr(0) + f'user{i % 3}@example.org' + chr(0) + 'pw')}\r\n",
+                    "535 5.7.8 Error: authentication failed: UGFzc3dvcmQ6\r\n",
+                )
+            )
         else:
-            conn.dialogue(("AUTH LOGIN\r\n", "334 VXNlcm5hbWU6\r\n"),
-                          (b64(f"user{i % 3}@example.org") + "\r\n", "334 UGFzc3dvcmQ6\r\n"),
-                          (b64("secret-pass") + "\r\n", "535 5.7.8 Error: authentication failed\r\n"))  # fmt: skip
+            conn.dialogue(
+                ("AUTH LOGIN\r\n", "334 VXNlcm5hbWU6\r\n"),
+                (b64(f"user{i % 3}@example.org") + "\r\n", "334 UGFzc3dvcmQ6\r\n"),
+                (b64("secret-pass") + "\r\n", "535 5.7.8 Error: authentication failed\r\n"),
+            )
         conns.append(conn.dialogue(("QUIT\r\n", "221 Bye\r\n")).close())
     return conns
 
@@ -176,8 +185,15 @@ def test_auth_bruteforce_uses_the_log_threshold(tmp_path: Path, relayguard: Any)
 
 
 def test_starttls_makes_the_rest_opaque(tmp_path: Path, relayguard: Any) -> None:
-    conn = Conn().open().dialogue(("", BANNER), ("EHLO a.example\r\n", EHLO_REPLY),
-                                  ("STARTTLS\r\n", "220 2.0.0 Ready to start TLS\r\n"))  # fmt: skip
+    conn = (
+        Conn()
+        .open()
+        .dialogue(
+            ("", BANNER),
+            ("EHLO a.example\r\n", EHLO_REPLY),
+            ("STARTTLS\r\n", "220 2.0.0 Ready to start TLS\r\n"),
+        )
+    )
     conn.c(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfcRCPT TO:<v@target.example>\r\n")
     conn.s(b"\x16\x03\x03\x00\x5a\x02\x00\x00\x56\x03\x03")
     conn.close()
@@ -189,15 +205,18 @@ def test_starttls_makes_the_rest_opaque(tmp_path: Path, relayguard: Any) -> None
 
 def test_bdat_and_ipv6(tmp_path: Path, relayguard: Any) -> None:
     conn = Conn(client="2001:db8::7", server="2001:db8::25").open()
-    conn.dialogue(("", BANNER), ("EHLO a.example\r\n", EHLO_REPLY),
-                  ("MAIL FROM:<a@b.example>\r\nRCPT TO:<v@target.example>\r\n",
-                   "250 ok\r\n250 ok\r\n"),
-                  ("BDAT 10\r\n0123456789", "250 2.0.0 10 octets\r\n"),
-                  ("BDAT 5 LAST\r\nQUIT\r", "250 2.0.0 Ok: queued\r\n"),
-                  ("\n", "221 Bye\r\n"))  # fmt: skip
+    conn.dialogue(
+        ("", BANNER),
+        ("EHLO a.example\r\n", EHLO_REPLY),
+        ("MAIL FROM:<a@b.example>\r\nRCPT TO:<v@target.example>\r\n", "250 ok\r\n250 ok\r\n"),
+        ("BDAT 10\r\n0123456789", "250 2.0.0 10 octets\r\n"),
+        ("BDAT 5 LAST\r\nQUIT\r", "250 2.0.0 Ok: queued\r\n"),
+        ("\n", "221 Bye\r\n"),
+    )
     conn.close()
-    doc = pcap_json(relayguard, write_pcap(tmp_path / "v6.pcap", conn.frames),
-                    "--mail-server", "2001:db8::25")  # fmt: skip
+    doc = pcap_json(
+        relayguard, write_pcap(tmp_path / "v6.pcap", conn.frames), "--mail-server", "2001:db8::25"
+    )
     (relay,) = by_indicator(doc)["open-relay-use"]
     assert relay["subject"]["value"] == "2001:db8::7"
     assert relay["details"]["messages_delivered"] == 1
@@ -232,7 +251,7 @@ def test_truncated_capture_reports_what_it_read(tmp_path: Path, relayguard: Any)
 def test_corrupt_record_in_the_middle_is_skipped(tmp_path: Path, relayguard: Any) -> None:
     one = relay_session(Conn(), "s@x.example", ["v@target.example"])
     two = relay_session(Conn(cport=40009, time=T0 + 60), "s@x.example", ["w@target.example"])
-    path = write_pcap(tmp_path / "c.pcap", frames_of(one) + [])
+    path = write_pcap(tmp_path / "c.pcap", frames_of(one))
     head = path.read_bytes()
     rest = write_pcap(tmp_path / "c2.pcap", two.frames).read_bytes()[24:]
     garbage = b"\xff\xff\xff\x7f" * 8  # a record header claiming a 2 GB packet, and more junk

@@ -16,6 +16,7 @@ from relayguard import __version__
 from relayguard.cli.analyze import analyze
 from relayguard.cli.audit import audit
 from relayguard.cli.config_cmd import config_group
+from relayguard.cli.ids_rules import ids_rules
 from relayguard.cli.pcap import pcap
 from relayguard.cli.policy import policy
 from relayguard.cli.probe import probe
@@ -38,6 +39,7 @@ cli.add_command(probe)
 cli.add_command(policy)
 cli.add_command(config_group)
 cli.add_command(pcap)
+cli.add_command(ids_rules)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
