@@ -28,7 +28,8 @@ from relayguard.wire import ids
 )  # fmt: skip
 @click.option(
     "--port", "ports", multiple=True, type=click.IntRange(1, 65535), metavar="PORT",
-    help="SMTP ports of your servers for the Snort rules (default 25 and 587).",
+    help="An SMTP port (repeatable; default 25, 587): your servers' in Snort rules; "
+    "all but 587/465 in the egress rules.",
 )  # fmt: skip
 @click.option(
     "--sid-base", type=click.IntRange(1_000_000, 1_999_000), default=ids.DEFAULT_SID_BASE,

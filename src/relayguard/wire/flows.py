@@ -29,6 +29,7 @@ MAX_OUT_OF_ORDER: Final = 64 * 1024  # bytes waiting for a hole per direction
 MAX_FLOWS: Final = 20_000
 IDLE_TIMEOUT: Final = 600.0  # Postfix smtpd_timeout is 300 s; twice that is surely gone
 SWEEP_EVERY: Final = 1 << 15  # segments between idle sweeps
+MAX_FINISHED: Final = 4096  # finished connections remembered, to drop their late segments
 
 _MASK: Final = 0xFFFFFFFF
 _HALF: Final = 0x80000000
@@ -168,6 +169,9 @@ class FlowTable:
         self.on_start = on_start  # False: count the connection, do not parse it
         self.on_end = on_end
         self.flows: dict[FlowKey, Flow] = {}
+        # connections finished lately: a late retransmission or ACK of one opens no new flow
+        self.finished: dict[FlowKey, None] = {}
+        self.late = 0
         self.segments = 0
         self.evicted = 0
         self.midstream = 0
@@ -207,6 +211,9 @@ class FlowTable:
         if flow is None:
             if not (payload or flags & SYN) or flags & RST:
                 return  # a late ACK or FIN of a finished connection, a refused attempt
+            if not flags & SYN and key in self.finished:
+                self.late += 1  # a retransmission after the connection was closed
+                return
             flow = self._start(key, ts, greeted=bool(flags & SYN))
         flow.last = ts
         flow.packets += 1
@@ -249,6 +256,10 @@ class FlowTable:
 
     def finish(self, key: FlowKey, flow: Flow, why: str) -> None:
         del self.flows[key]
+        finished = self.finished
+        finished[key] = None
+        if len(finished) > MAX_FINISHED:
+            del finished[next(iter(finished))]
         conv = flow.conv
         if conv is not None:
             client_hole = flow.from_client.flush_holes()

@@ -103,6 +103,10 @@ def _quote(pcre: str) -> str:
     return pcre.replace('"', "\\x22").replace(";", "\\x3b")
 
 
+def _ports(ports: tuple[int, ...]) -> str:
+    return str(ports[0]) if len(ports) == 1 else f"[{','.join(str(p) for p in ports)}]"
+
+
 def _after(n: int, track: str, seconds: int) -> str:
     """Alert from the ``n``-th match on: Suricata and Snort count matches *before* the first
     alert, so ``count`` is one less (no filter at all for n <= 1)."""
@@ -126,7 +130,9 @@ def build(
     domains = sorted({check_domain(d) for d in domains})
     servers = f"[{','.join(mail_servers)}]" if mail_servers else "$SMTP_SERVERS"
     others = f"[$HOME_NET,!{servers}]" if mail_servers else "[$HOME_NET,!$SMTP_SERVERS]"
-    port_list = ports[0] if len(ports) == 1 else f"[{','.join(str(p) for p in ports)}]"
+    port_list = _ports(ports)
+    # egress: server-to-server ports only (submission with AUTH to a provider is another story)
+    egress_ports = _ports(tuple(p for p in ports if p not in (587, 465)) or (25,))
     # Suricata's smtp app-layer finds SMTP on any port and stops at STARTTLS; Snort needs ports.
     suricata = fmt == "suricata"
     to_server = (
@@ -191,25 +197,29 @@ def build(
         ),
         rule(
             sid_base + 202, "relay-probing", to_client,
-            f"SMTP relay probing: {probing.min_denials} relay refusals to one client",
+            f"SMTP relay probing: relay refused in {probing.min_denials} sessions of one client",
             f"flow:established,to_client; {denied} "
             + _after(probing.min_denials, "by_dst", 3600),
-            [f"relay-probing: the {probing.min_denials}th relay refusal to the same client within",
-             "an hour (relay_probing.min_denials). Blind after STARTTLS."],
+            [f"relay-probing: relay refused in the {probing.min_denials}th connection of the same",
+             "client within an hour (relay_probing.min_denials). The IDS matches a rule once per",
+             "connection, so refusals are counted per connection here. Blind after STARTTLS."],
             "attempted-recon", "Minor",
         ),
         rule(
             sid_base + 301, "auth-bruteforce", to_client,
-            f"SMTP AUTH brute force: {auth.min_failures} failed logins from one client",
+            f"SMTP AUTH brute force: failed logins in {auth.min_failures} sessions of one client",
             'flow:established,to_client; content:"535"; pcre:"/^535[ -]/m"; '
             + _after(auth.min_failures, "by_dst", auth.window),
-            [f"auth-bruteforce: the {auth.min_failures}th 535 (authentication failed) to the same",
-             f"client within {auth.window} s (auth_bruteforce.min_failures / window). AUTH after",
-             "STARTTLS (the usual case on 587) is invisible: count those in the mail log."],
+            [f"auth-bruteforce: a 535 (authentication failed) in connection {auth.min_failures}",
+             f"and later ones of the same client within {auth.window} s",
+             "(auth_bruteforce.min_failures / window).",
+             "The IDS matches once per connection: many guesses in one session count once. AUTH",
+             "after STARTTLS (the usual case on 587) is invisible: count those in the mail log."],
             "attempted-user", "Major",
         ),
         rule(
-            sid_base + 401, "egress-smtp", f"alert tcp {others} any -> $EXTERNAL_NET 25",
+            sid_base + 401, "egress-smtp",
+            f"alert tcp {others} any -> $EXTERNAL_NET {egress_ports}",
             "SMTP egress: a host that is not a mail server opens port 25 outside",
             "flow:to_server; flags:S,12; "
             f"threshold:type limit, track by_src, count {egress_limit}, seconds 3600;",
@@ -220,8 +230,8 @@ def build(
         ),
         rule(
             sid_base + 402, "egress-smtp", (
-                f"alert smtp {others} any -> $EXTERNAL_NET 25" if suricata
-                else f"alert tcp {others} any -> $EXTERNAL_NET 25"
+                f"alert smtp {others} any -> $EXTERNAL_NET {egress_ports}" if suricata
+                else f"alert tcp {others} any -> $EXTERNAL_NET {egress_ports}"
             ),
             "SMTP egress: a host that is not a mail server sends a message itself",
             'flow:established,to_server; content:"MAIL"; nocase; pcre:"/^MAIL[ \\t]+FROM:/mi"; '
