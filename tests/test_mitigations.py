@@ -53,6 +53,8 @@ REQUIRED_IDS = (
     "fix-spf-record",
     "enforce-dmarc",
     "rotate-dkim-key",
+    # relayguard pcap
+    "block-egress-smtp",
 )
 
 # Real postconf(5) parameter names (checked with `postconf -d` on Postfix 3.7).

@@ -123,6 +123,18 @@ class OpenRelayUseSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class EgressSmtpSettings:
+    min_sessions: int = _doc(
+        1,
+        "Port-25 sessions from one of your hosts that is not a mail server, straight to an "
+        "outside server, needed to report it (relayguard pcap).",
+    )
+    high_messages: int = _doc(
+        1, "Messages such a host delivered itself at which the finding becomes high."
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class RelayProbingSettings:
     min_denials: int = _doc(5, "'Relay access denied' answers to one client to report it.")
 
@@ -164,6 +176,7 @@ class DetectorSettings:
     ndr_flood: NdrFloodSettings = field(default_factory=NdrFloodSettings)
     queue_buildup: QueueBuildupSettings = field(default_factory=QueueBuildupSettings)
     blocklisted_by_remote: BlocklistedSettings = field(default_factory=BlocklistedSettings)
+    egress_smtp: EgressSmtpSettings = field(default_factory=EgressSmtpSettings)
 
 
 @dataclass(frozen=True, slots=True)

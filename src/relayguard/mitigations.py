@@ -834,6 +834,33 @@ _ENTRIES: tuple[Mitigation, ...] = (
             EXIM_APPLY,
         ),
     ),
+    # relayguard pcap
+    Mitigation(
+        id="block-egress-smtp",
+        title="Let only your mail servers open connections to port 25",
+        why=(
+            "A host that is not a mail server talking straight to outside port 25 is almost "
+            "always malware or a hijacked web application sending spam past your MTA, its "
+            "limits and its logs. Find the process, then block port 25 for everything but "
+            "the MTA (at the host and at the border)."
+        ),
+        postfix=(
+            "# on <ip>: which process holds the port-25 connections\nss -tnp 'dport = :25'",
+            "# on <ip> (nftables): only Postfix may connect to port 25\n"
+            "nft add rule inet filter output tcp dport 25 meta skuid != postfix reject",
+            "# at the border firewall: only the mail server <server_ip> may open port 25\n"
+            "iptables -I FORWARD -p tcp --dport 25 ! -s <server_ip> -j REJECT "
+            "--reject-with tcp-reset",
+        ),
+        exim=(
+            "# on <ip>: which process holds the port-25 connections\nss -tnp 'dport = :25'",
+            "# on <ip> (nftables): only Exim may connect to port 25\n"
+            "nft add rule inet filter output tcp dport 25 meta skuid != Debian-exim reject",
+            "# at the border firewall: only the mail server <server_ip> may open port 25\n"
+            "iptables -I FORWARD -p tcp --dport 25 ! -s <server_ip> -j REJECT "
+            "--reject-with tcp-reset",
+        ),
+    ),
 )
 
 CATALOGUE: dict[str, Mitigation] = {m.id: m for m in _ENTRIES}

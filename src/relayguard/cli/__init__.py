@@ -18,6 +18,8 @@ from relayguard.cli.audit import audit
 from relayguard.cli.config_cmd import config_group
 from relayguard.cli.dnsbl import dnsbl
 from relayguard.cli.domain import domain
+from relayguard.cli.ids_rules import ids_rules
+from relayguard.cli.pcap import pcap
 from relayguard.cli.policy import policy
 from relayguard.cli.probe import probe
 from relayguard.errors import RelayguardError
@@ -40,6 +42,8 @@ cli.add_command(policy)
 cli.add_command(config_group)
 cli.add_command(dnsbl)
 cli.add_command(domain)
+cli.add_command(pcap)
+cli.add_command(ids_rules)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -405,11 +405,16 @@ def _mtas_to_show(result: AnalysisResult) -> tuple[str, ...]:
     return ("Postfix", "Exim")
 
 
-def _what_to_do(result: AnalysisResult, console: Console, verbose: bool) -> None:
+def _what_to_do(
+    incidents: Sequence[Incident],
+    findings: Sequence[Finding],
+    console: Console,
+    verbose: bool,
+    mtas: tuple[str, ...],
+) -> None:
     """Per incident, the mitigations with the commands filled in; then those of the rest."""
     explained: set[str] = set()
-    mtas = _mtas_to_show(result)
-    with_actions = [inc for inc in result.incidents if mitigations.used_by(inc.findings)]
+    with_actions = [inc for inc in incidents if mitigations.used_by(inc.findings)]
     shown = with_actions if verbose else with_actions[:ACTION_INCIDENTS]
     for incident in shown:
         console.print(Rule(Text(f"What to do for {clean(incident.id, 20)}")))
@@ -430,11 +435,11 @@ def _what_to_do(result: AnalysisResult, console: Console, verbose: bool) -> None
         ids = _joined([clean(inc.id, 20) for inc in with_actions[len(shown) :]])
         console.print(Text(f"What to do for {ids}: run with --verbose", style="dim"))
         console.print()
-    in_incident = {id(f) for inc in result.incidents for f in inc.findings}
-    orphans = [f for f in result.findings if id(f) not in in_incident]
+    in_incident = {id(f) for inc in incidents for f in inc.findings}
+    orphans = [f for f in findings if id(f) not in in_incident]
     used = mitigations.used_by(orphans)
     if used:
-        title = "What to do for the other findings" if result.incidents else "What to do"
+        title = "What to do for the other findings" if incidents else "What to do"
         console.print(Rule(Text(title)))
         _mitigations(used, {}, console, explained, mtas)
         console.print()
@@ -508,22 +513,27 @@ def _overview(incidents: Sequence[Incident], console: Console, verbose: bool) ->
         console.print(_more_hint(len(incidents) - len(rows), "incidents"))
 
 
-def render(result: AnalysisResult, console: Console, *, verbose: bool = False) -> None:
-    """Print the analysis for a person who has 30 seconds to decide what to do."""
-    _verdict(result, console, verbose)
-    _input(result.input, console)
-
-    in_incident = {id(f) for inc in result.incidents for f in inc.findings}
-    orphans = [f for f in result.findings if id(f) not in in_incident]
-    if len(result.incidents) > 1:
-        _overview(result.incidents, console, verbose)
-    if result.incidents:
-        console.print(Rule(Text(f"Incidents ({len(result.incidents)})")))
-        shown = result.incidents if verbose else result.incidents[:DETAILED_INCIDENTS]
+def render_findings(
+    incidents: Sequence[Incident],
+    findings: Sequence[Finding],
+    console: Console,
+    *,
+    verbose: bool = False,
+    mtas: tuple[str, ...] = ("Postfix", "Exim"),
+) -> None:
+    """Overview, incidents, the findings in none, and what to do: what every report built
+    from findings shows (``analyze``, ``pcap``)."""
+    in_incident = {id(f) for inc in incidents for f in inc.findings}
+    orphans = [f for f in findings if id(f) not in in_incident]
+    if len(incidents) > 1:
+        _overview(incidents, console, verbose)
+    if incidents:
+        console.print(Rule(Text(f"Incidents ({len(incidents)})")))
+        shown = incidents if verbose else incidents[:DETAILED_INCIDENTS]
         for incident in shown:
             _incident(incident, console, verbose)
             console.print()
-        hidden = len(result.incidents) - len(shown)
+        hidden = len(incidents) - len(shown)
         if hidden:
             console.print(_more_hint(hidden, "incidents in detail"))
             console.print()
@@ -532,8 +542,16 @@ def render(result: AnalysisResult, console: Console, *, verbose: bool = False) -
         for finding in orphans:
             _finding(finding, console, verbose)
         console.print()
+    _what_to_do(incidents, findings, console, verbose, mtas)
 
-    _what_to_do(result, console, verbose)
+
+def render(result: AnalysisResult, console: Console, *, verbose: bool = False) -> None:
+    """Print the analysis for a person who has 30 seconds to decide what to do."""
+    _verdict(result, console, verbose)
+    _input(result.input, console)
+    render_findings(
+        result.incidents, result.findings, console, verbose=verbose, mtas=_mtas_to_show(result)
+    )
 
     if any(result.traffic.top.values()):
         _top(result.traffic, console, verbose)

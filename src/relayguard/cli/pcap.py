@@ -1,0 +1,114 @@
+"""``relayguard pcap``: relay abuse seen in a packet capture."""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+
+import click
+
+from relayguard import config as config_mod
+from relayguard.errors import InputError, RelayguardError
+from relayguard.report.console import report_console, silence_stdout
+from relayguard.wire import WireOptions, analyze_capture
+from relayguard.wire.result import PcapResult, dumps
+
+
+def _networks(values: tuple[str, ...], option: str) -> list[str]:
+    out = []
+    for text in values:
+        try:
+            out.append(str(ipaddress.ip_network(text.strip(), strict=False)))
+        except ValueError:
+            raise InputError(f"{option}: not an address or network: {text!r}") from None
+    return out
+
+
+_PORT = click.IntRange(1, 65535)
+
+
+@click.command("pcap")
+@click.argument("path", metavar="FILE.pcap|FILE.pcapng")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML config.")
+@click.option(
+    "--local-domain", "local_domains", multiple=True, metavar="DOMAIN",
+    help="A domain your servers receive mail for (repeatable; its subdomains count too).",
+)  # fmt: skip
+@click.option(
+    "--mail-server", "mail_servers", multiple=True, metavar="IP|CIDR",
+    help="Your mail server (repeatable). Default: the SMTP servers in your local networks.",
+)  # fmt: skip
+@click.option(
+    "--trusted-network", "trusted_networks", multiple=True, metavar="CIDR",
+    help="A network allowed to relay without auth, like mynetworks (repeatable).",
+)  # fmt: skip
+@click.option(
+    "--local-network", "local_networks", multiple=True, metavar="CIDR",
+    help="Your own address space (repeatable). Default: private, loopback, link-local.",
+)  # fmt: skip
+@click.option(
+    "--port", "ports", multiple=True, type=_PORT, metavar="PORT",
+    help="A server-to-server SMTP port (repeatable; default 25).",
+)  # fmt: skip
+@click.option(
+    "--submission-port", "submission_ports", multiple=True, type=_PORT, metavar="PORT",
+    help="A submission port (repeatable; default 587).",
+)  # fmt: skip
+@click.option(
+    "--tls-port", "tls_ports", multiple=True, type=_PORT, metavar="PORT",
+    help="An implicit-TLS port, counted but unreadable (repeatable; default 465).",
+)  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the relayguard.pcap/1 JSON.")
+@click.option("-v", "--verbose", is_flag=True, help="Show all evidence and incidents.")
+def pcap(
+    path: str,
+    config_path: str | None,
+    local_domains: tuple[str, ...],
+    mail_servers: tuple[str, ...],
+    trusted_networks: tuple[str, ...],
+    local_networks: tuple[str, ...],
+    ports: tuple[int, ...],
+    submission_ports: tuple[int, ...],
+    tls_ports: tuple[int, ...],
+    as_json: bool,
+    verbose: bool,
+) -> int:
+    """Reassemble the SMTP sessions in a pcap or pcapng capture (also gzip-compressed) and
+    report open relay use, AUTH brute force, relay probing, outbound spikes, and hosts that
+    are not mail servers sending straight to port 25.
+
+    Exit code: 0 clean, 1 suspicious, 2 abused, 3 error (nothing could be read).
+    """
+    cfg = config_mod.with_overrides(
+        config_mod.load(config_path),
+        local_domains=list(local_domains),
+        trusted_networks=_networks(trusted_networks, "--trusted-network"),
+    )
+    options = WireOptions(
+        mail_servers=_networks(mail_servers, "--mail-server"),
+        local_networks=_networks(local_networks, "--local-network"),
+        relay_ports=ports or (25,),
+        submission_ports=submission_ports or (587,),
+        tls_ports=tls_ports or (465,),
+    )
+    result = analyze_capture(path, cfg, options)
+    try:
+        _output(result, as_json=as_json, verbose=verbose)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        silence_stdout()
+    except OSError as exc:
+        silence_stdout()
+        raise RelayguardError(f"cannot write the report: {exc.strerror or exc}") from None
+    for error in result.errors:
+        click.echo(f"relayguard: error: {error}", err=True)
+    return result.exit_code
+
+
+def _output(result: PcapResult, *, as_json: bool, verbose: bool) -> None:
+    if as_json:
+        sys.stdout.write(dumps(result) + "\n")
+        return
+    from relayguard.wire.render import render
+
+    render(result, report_console(), verbose=verbose)
