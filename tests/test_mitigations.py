@@ -47,6 +47,9 @@ REQUIRED_IDS = (
     "raise-compatibility-level",
     "enable-smuggling-protection",
     "restore-smtpd-limits",
+    # relayguard watch's egress-smtp
+    "block-egress-smtp",
+    "find-spam-script",
 )
 
 # Real postconf(5) parameter names (checked with `postconf -d` on Postfix 3.7).
@@ -349,7 +352,9 @@ def test_mitigation_is_frozen() -> None:
 
 # relayguard subcommands that exist (or are being written now): a mitigation must never send an
 # admin to a command that answers "No such command".
-EXISTING_SUBCOMMANDS = frozenset({"analyze", "config", "probe", "audit"})
+EXISTING_SUBCOMMANDS = frozenset(
+    {"analyze", "config", "probe", "audit", "watch", "contain", "firewall"}
+)
 
 
 def _all_text(entry: Mitigation) -> list[str]:
@@ -371,11 +376,11 @@ def test_subcommand_check_sees_what_it_should() -> None:
         id="x",
         title="t",
         why="the relayguard policy service",
-        postfix=("relayguard firewall ban <ip> --apply",),
+        postfix=("relayguard blackhole <ip> --apply",),
         exim=("relayguard dnsbl <server_ip>", "relayguard probe <mx_host>"),
     )
     named = {w for t in _all_text(bad) for w in re.findall(r"\brelayguard\s+([a-z][a-z-]*)", t)}
-    assert named - EXISTING_SUBCOMMANDS == {"policy", "firewall", "dnsbl"}
+    assert named - EXISTING_SUBCOMMANDS == {"policy", "blackhole", "dnsbl"}
 
 
 @pytest.mark.parametrize("mid", REQUIRED_IDS)

@@ -725,6 +725,53 @@ _ENTRIES: tuple[Mitigation, ...] = (
     ),
 )
 
+_EGRESS_STEPS = (
+    "# outbound connections to SMTP ports right now, with their processes\n"
+    "ss -tnp '( dport = :25 or dport = :465 or dport = :587 )'",
+)
+_ENTRIES += (
+    Mitigation(
+        id="block-egress-smtp",
+        title="Let only the MTA connect out to SMTP ports",
+        why=(
+            "A script or program that talks SMTP to the Internet itself bypasses the MTA's "
+            "limits, logs and queue, and gets the server block-listed. Allow outbound port 25 "
+            "to the MTA's user only; everything else goes through the local MTA."
+        ),
+        postfix=(
+            "relayguard firewall egress --mta-user postfix",
+            "relayguard firewall egress --mta-user postfix --apply",
+            "# hosts without nftables\nrelayguard firewall egress --mta-user postfix --iptables "
+            "--apply",
+        ),
+        exim=(
+            "relayguard firewall egress --mta-user Debian-exim",
+            "relayguard firewall egress --mta-user Debian-exim --apply",
+        ),
+    ),
+    Mitigation(
+        id="find-spam-script",
+        title="Find and stop the program that sends the mail",
+        why=(
+            "The process named in the finding sends mail itself: usually a web script dropped "
+            "through a vulnerable site or stolen FTP credentials. Find where it runs from, stop "
+            "it, and clean the site or account it came from."
+        ),
+        postfix=(
+            *_EGRESS_STEPS,
+            "# for each pid the finding names: what it runs, since when, from where\n"
+            "ps -o pid,user,lstart,args -p PID && ls -l /proc/PID/cwd /proc/PID/exe",
+            "# PHP: record which script calls mail() (php.ini)\n"
+            "mail.add_x_header = On\nmail.log = /var/log/php-mail.log",
+        ),
+        exim=(
+            *_EGRESS_STEPS,
+            "# for each pid the finding names: what it runs, since when, from where\n"
+            "ps -o pid,user,lstart,args -p PID && ls -l /proc/PID/cwd /proc/PID/exe",
+        ),
+    ),
+)
+
 CATALOGUE: dict[str, Mitigation] = {m.id: m for m in _ENTRIES}
 
 
