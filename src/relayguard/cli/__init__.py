@@ -18,6 +18,7 @@ from relayguard.cli.audit import audit
 from relayguard.cli.config_cmd import config_group
 from relayguard.cli.policy import policy
 from relayguard.cli.probe import probe
+from relayguard.cli.watch import watch
 from relayguard.errors import RelayguardError
 from relayguard.findings import ExitCode
 
@@ -36,6 +37,7 @@ cli.add_command(audit)
 cli.add_command(probe)
 cli.add_command(policy)
 cli.add_command(config_group)
+cli.add_command(watch)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
