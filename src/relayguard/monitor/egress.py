@@ -33,6 +33,8 @@ _OUTBOUND_STATES = frozenset({ESTABLISHED, SYN_SENT})
 MAX_CMDLINE = 300
 MAX_DESTINATIONS = 10
 MAX_GROUPS = 200  # process groups reported per sample (metrics label cardinality)
+# root-run programs that are the MTA itself (Postfix's master holds the listening sockets)
+MTA_ROOT_PROGRAMS = frozenset({"master", "exim4", "exim", "sendmail"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +222,10 @@ def summarize(
     for s in rows:
         if s.state == LISTEN and s.local_port in ports:
             holders = owners.get(s.inode, [])
-            if any(p.user in mta_users for p in holders) or _user(s.uid, users) in mta_users:
+            if _user(s.uid, users) in mta_users or any(
+                p.user in mta_users or (p.user == "root" and p.name in MTA_ROOT_PROGRAMS)
+                for p in holders
+            ):
                 mta_listeners.add((s.local_ip, s.local_port))
     sample = EgressSample()
     groups: dict[tuple[str, str], ProcessGroup] = {}

@@ -21,14 +21,13 @@ from typing import Any
 import psutil
 
 from relayguard.findings import Finding, Severity, Subject
+from relayguard.monitor.egress import MTA_ROOT_PROGRAMS
 
 HISTORY = 360  # samples kept per series: an hour at the default 10 s interval
 MAD_SCALE = 1.4826
 MADS = 8.0
 # below these, nothing is a spike: a few percent of a core, a few hundred kB/s, a few sessions
 FLOORS = {"cpu_ratio": 0.2, "io_bytes_per_second": 2_000_000.0, "connections": 20.0}
-# root-run programs that belong to the MTA even though their user is root
-MTA_ROOT_PROGRAMS = frozenset({"master", "exim4", "exim", "sendmail"})
 
 
 class Baseline:
