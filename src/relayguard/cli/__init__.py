@@ -16,6 +16,8 @@ from relayguard import __version__
 from relayguard.cli.analyze import analyze
 from relayguard.cli.audit import audit
 from relayguard.cli.config_cmd import config_group
+from relayguard.cli.contain import contain
+from relayguard.cli.firewall import firewall_group
 from relayguard.cli.policy import policy
 from relayguard.cli.probe import probe
 from relayguard.cli.watch import watch
@@ -38,6 +40,8 @@ cli.add_command(probe)
 cli.add_command(policy)
 cli.add_command(config_group)
 cli.add_command(watch)
+cli.add_command(contain)
+cli.add_command(firewall_group)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
