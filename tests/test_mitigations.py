@@ -53,8 +53,9 @@ REQUIRED_IDS = (
     "fix-spf-record",
     "enforce-dmarc",
     "rotate-dkim-key",
-    # relayguard pcap
+    # relayguard pcap and relayguard watch (egress-smtp)
     "block-egress-smtp",
+    "find-spam-script",
 )
 
 # Real postconf(5) parameter names (checked with `postconf -d` on Postfix 3.7).
@@ -358,7 +359,22 @@ def test_mitigation_is_frozen() -> None:
 
 # relayguard subcommands that exist (or are being written now): a mitigation must never send an
 # admin to a command that answers "No such command".
-EXISTING_SUBCOMMANDS = frozenset({"analyze", "config", "probe", "audit", "dnsbl", "domain"})
+EXISTING_SUBCOMMANDS = frozenset(
+    {
+        "analyze",
+        "config",
+        "probe",
+        "audit",
+        "dnsbl",
+        "domain",
+        "pcap",
+        "ids-rules",
+        "policy",
+        "watch",
+        "contain",
+        "firewall",
+    }
+)
 
 
 def _all_text(entry: Mitigation) -> list[str]:
@@ -379,12 +395,12 @@ def test_subcommand_check_sees_what_it_should() -> None:
     bad = Mitigation(
         id="x",
         title="t",
-        why="the relayguard policy service",
-        postfix=("relayguard firewall ban <ip> --apply",),
-        exim=("relayguard blocklists <server_ip>", "relayguard probe <mx_host>"),
+        why="the relayguard quarantine service",
+        postfix=("relayguard blackhole <ip> --apply",),
+        exim=("relayguard dnsbl <server_ip>", "relayguard probe <mx_host>"),
     )
     named = {w for t in _all_text(bad) for w in re.findall(r"\brelayguard\s+([a-z][a-z-]*)", t)}
-    assert named - EXISTING_SUBCOMMANDS == {"policy", "firewall", "blocklists"}
+    assert named - EXISTING_SUBCOMMANDS == {"quarantine", "blackhole"}
 
 
 @pytest.mark.parametrize("mid", REQUIRED_IDS)

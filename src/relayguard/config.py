@@ -180,9 +180,67 @@ class DetectorSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertSettings:
+    min_severity: str = _doc("medium", "Findings below this severity raise no alert.")
+    suppress: int = _doc(
+        HOUR,
+        "Seconds a repeated alert about the same finding is suppressed (a rise in severity "
+        "is always alerted).",
+    )
+    stdout: bool = _doc(True, "Print each alert as one JSON line (relayguard.alert/1) on stdout.")
+    syslog: bool = _doc(False, "Send each alert to syslog (facility mail).")
+    syslog_socket: str = _doc("/dev/log", "The syslog daemon's socket.")
+    webhook: str = _doc("", "POST each alert as JSON to this http(s) URL; empty: off.")
+    webhook_timeout: float = _doc(5.0, "Seconds one webhook request may take.")
+    webhook_retries: int = _doc(3, "Further tries of a failed webhook request, with backoff.")
+    sendmail_to: list[str] = _doc([], "Mail each alert to these addresses with sendmail.")
+    sendmail: str = _doc("/usr/sbin/sendmail", "The sendmail program used for mailed alerts.")
+
+
+@dataclass(frozen=True, slots=True)
+class WatchSettings:
+    log: str = _doc("/var/log/mail.log", "The mail log followed by relayguard watch.")
+    source: str = _doc("file", "'file' (follow the log) or 'journal' (follow journalctl).")
+    journal_units: list[str] = _doc(
+        ["postfix.service", "postfix@-.service", "exim4.service"],
+        "Units read with source = 'journal'.",
+    )
+    start_at: str = _doc(
+        "beginning",
+        "Where a first run starts in the log: 'beginning' (learn from what is there) or "
+        "'end' (only new lines). Later runs go on where the last one stopped.",
+    )
+    state_dir: str = _doc(
+        "/var/lib/relayguard", "Where watch keeps its state (detectors, log position)."
+    )
+    interval: int = _doc(10, "Seconds between samples of the queue, connections and MTA.")
+    mta: str = _doc("postfix", "The MTA whose queue is sampled: 'postfix' or 'exim'.")
+    postfix_config: str = _doc(
+        "", "Postfix configuration directory (postqueue -c); empty: the default instance."
+    )
+    queue_threshold: int = _doc(500, "Queued messages (not counting hold) that raise an alert.")
+    queue_high: int = _doc(5000, "Queued messages at which the queue alert is high.")
+    smtp_ports: list[int] = _doc([25, 465, 587], "Remote ports of outbound SMTP connections.")
+    mta_users: list[str] = _doc(
+        ["postfix", "Debian-exim", "exim"],
+        "Users allowed to connect out to SMTP ports; anyone else is an egress-smtp finding.",
+    )
+    spike_factor: float = _doc(
+        4.0, "MTA CPU, I/O or connections this many times their own median are a spike."
+    )
+    spike_samples: int = _doc(30, "Samples of history needed before spikes are judged.")
+    active_window: int = _doc(
+        DAY, "Findings with no evidence for this many seconds no longer count for --once."
+    )
+    metrics_listen: str = _doc("", "HOST:PORT to serve Prometheus /metrics on; empty: off.")
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     analyze: AnalyzeSettings = field(default_factory=AnalyzeSettings)
     detectors: DetectorSettings = field(default_factory=DetectorSettings)
+    watch: WatchSettings = field(default_factory=WatchSettings)
 
 
 # Top-level tables that other commands read from the same file (each checks its own).
@@ -216,12 +274,18 @@ def _check_type(value: Any, default: Any, name: str) -> Any:
     elif isinstance(default, float):
         ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
         value = float(value) if ok else value
+    elif isinstance(default, list) and default and isinstance(default[0], int):
+        ok = isinstance(value, list) and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value
+        )
     elif isinstance(default, list):
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
     else:
         ok = isinstance(value, type(default))
     if not ok:
-        if isinstance(default, list):
+        if isinstance(default, list) and default and isinstance(default[0], int):
+            kind = "a list of whole numbers"
+        elif isinstance(default, list):
             kind = "a list of strings"
         elif isinstance(default, bool):
             kind = "true or false"
@@ -271,6 +335,9 @@ def _validate(cfg: Config) -> None:
     for name, value in windows.items():
         if value <= 0:
             raise ConfigError(f"{name} must be greater than 0, not {value}")
+    from relayguard.monitor.settings import validate_watch  # the watch part is its own
+
+    validate_watch(cfg.watch)
 
 
 def with_overrides(
@@ -315,5 +382,5 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
-        return "[" + ", ".join(f'"{v}"' for v in value) + "]"
+        return "[" + ", ".join(str(v) if isinstance(v, int) else f'"{v}"' for v in value) + "]"
     return repr(value)

@@ -50,7 +50,7 @@ VERDICT_EXIT = {
     Verdict.ABUSED: ExitCode.CRITICAL,
 }
 
-SUBJECT_KINDS = ("sasl_user", "ip", "sender", "domain", "host", "service", "config_key")
+SUBJECT_KINDS = ("sasl_user", "ip", "sender", "domain", "host", "service", "config_key", "process")
 
 
 @dataclass(frozen=True, slots=True)

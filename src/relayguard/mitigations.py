@@ -837,28 +837,58 @@ _ENTRIES: tuple[Mitigation, ...] = (
     # relayguard pcap
     Mitigation(
         id="block-egress-smtp",
-        title="Let only your mail servers open connections to port 25",
+        title="Let only the MTA connect out to port 25",
         why=(
-            "A host that is not a mail server talking straight to outside port 25 is almost "
-            "always malware or a hijacked web application sending spam past your MTA, its "
-            "limits and its logs. Find the process, then block port 25 for everything but "
-            "the MTA (at the host and at the border)."
+            "A host or program that talks SMTP to the Internet itself (malware, a hijacked web "
+            "application) bypasses the MTA's limits, logs and queue, and gets the address "
+            "block-listed. Find the process, then allow outbound port 25 to the MTA's user "
+            "only, on the host and at the border; everything else goes through the local MTA."
         ),
         postfix=(
             "# on <ip>: which process holds the port-25 connections\nss -tnp 'dport = :25'",
-            "# on <ip> (nftables): only Postfix may connect to port 25\n"
-            "nft add rule inet filter output tcp dport 25 meta skuid != postfix reject",
+            "relayguard firewall egress --mta-user postfix",
+            "relayguard firewall egress --mta-user postfix --apply",
+            "# hosts without nftables\nrelayguard firewall egress --mta-user postfix --iptables "
+            "--apply",
             "# at the border firewall: only the mail server <server_ip> may open port 25\n"
             "iptables -I FORWARD -p tcp --dport 25 ! -s <server_ip> -j REJECT "
             "--reject-with tcp-reset",
         ),
         exim=(
             "# on <ip>: which process holds the port-25 connections\nss -tnp 'dport = :25'",
-            "# on <ip> (nftables): only Exim may connect to port 25\n"
-            "nft add rule inet filter output tcp dport 25 meta skuid != Debian-exim reject",
+            "relayguard firewall egress --mta-user Debian-exim",
+            "relayguard firewall egress --mta-user Debian-exim --apply",
             "# at the border firewall: only the mail server <server_ip> may open port 25\n"
             "iptables -I FORWARD -p tcp --dport 25 ! -s <server_ip> -j REJECT "
             "--reject-with tcp-reset",
+        ),
+    ),
+)
+
+_EGRESS_STEPS = (
+    "# outbound connections to SMTP ports right now, with their processes\n"
+    "ss -tnp '( dport = :25 or dport = :465 or dport = :587 )'",
+)
+_ENTRIES += (
+    Mitigation(
+        id="find-spam-script",
+        title="Find and stop the program that sends the mail",
+        why=(
+            "The process named in the finding sends mail itself: usually a web script dropped "
+            "through a vulnerable site or stolen FTP credentials. Find where it runs from, stop "
+            "it, and clean the site or account it came from."
+        ),
+        postfix=(
+            *_EGRESS_STEPS,
+            "# for each pid the finding names: what it runs, since when, from where\n"
+            "ps -o pid,user,lstart,args -p PID && ls -l /proc/PID/cwd /proc/PID/exe",
+            "# PHP: record which script calls mail() (php.ini)\n"
+            "mail.add_x_header = On\nmail.log = /var/log/php-mail.log",
+        ),
+        exim=(
+            *_EGRESS_STEPS,
+            "# for each pid the finding names: what it runs, since when, from where\n"
+            "ps -o pid,user,lstart,args -p PID && ls -l /proc/PID/cwd /proc/PID/exe",
         ),
     ),
 )

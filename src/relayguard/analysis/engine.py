@@ -69,6 +69,14 @@ class Analyzer:
         self.top = {
             name: _Top() for name in ("sasl_users", "senders", "client_ips", "recipient_domains")
         }
+        # Message-IDs of mail already counted as outbound, to recognise the same message
+        # when a content filter or a second Postfix instance puts it back in the queue.
+        self._outbound_ids: dict[str, None] = {}
+        self._last_time: float | None = None
+        self._fed = 0  # events fed so far
+        self._build_dispatch()
+
+    def _build_dispatch(self) -> None:
         self.recipient_handlers = [
             d.on_external_recipient for d in self.detectors if d.wants_external_recipients
         ]
@@ -91,20 +99,33 @@ class Analyzer:
             for t in det.events:
                 table.setdefault(t, []).append(det.on_event)
         self.dispatch = table
-        # Message-IDs of mail already counted as outbound, to recognise the same message
-        # when a content filter or a second Postfix instance puts it back in the queue.
-        self._outbound_ids: dict[str, None] = {}
-        self._last_time: float | None = None
+
+    # The state is plain data (see analysis/snapshot.py); the dispatch tables of bound
+    # methods are rebuilt rather than stored.
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        del state["dispatch"], state["recipient_handlers"]
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._build_dispatch()
 
     def feed_all(self, events: Iterable[Event]) -> None:
         get = self.dispatch.get
-        for n, ev in enumerate(events, 1):
-            handlers = get(ev.type)
-            if handlers is not None:
-                for handle in handlers:
-                    handle(ev)
-            if not n & (_EXPIRE_EVERY - 1) and ev.time is not None:
-                self.correlator.expire(ev.time)
+        # counted across calls: a live feed comes in many small batches
+        n = self._fed
+        try:
+            for ev in events:
+                n += 1
+                handlers = get(ev.type)
+                if handlers is not None:
+                    for handle in handlers:
+                        handle(ev)
+                if not n & (_EXPIRE_EVERY - 1) and ev.time is not None:
+                    self.correlator.expire(ev.time)
+        finally:
+            self._fed = n
 
     def feed(self, ev: Event) -> None:
         self.feed_all((ev,))
@@ -186,6 +207,8 @@ class Analyzer:
         return False
 
     def finish(self, input_stats: InputStats | None = None) -> AnalysisResult:
+        """The findings so far. Changes no state: feeding may go on, and ``finish`` may be
+        called again (``relayguard watch`` asks after every batch of lines)."""
         findings: list[Finding] = []
         for det in self.detectors:
             findings.extend(det.finish())

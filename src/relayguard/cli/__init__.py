@@ -16,12 +16,15 @@ from relayguard import __version__
 from relayguard.cli.analyze import analyze
 from relayguard.cli.audit import audit
 from relayguard.cli.config_cmd import config_group
+from relayguard.cli.contain import contain
 from relayguard.cli.dnsbl import dnsbl
 from relayguard.cli.domain import domain
+from relayguard.cli.firewall import firewall_group
 from relayguard.cli.ids_rules import ids_rules
 from relayguard.cli.pcap import pcap
 from relayguard.cli.policy import policy
 from relayguard.cli.probe import probe
+from relayguard.cli.watch import watch
 from relayguard.errors import RelayguardError
 from relayguard.findings import ExitCode
 
@@ -44,6 +47,9 @@ cli.add_command(dnsbl)
 cli.add_command(domain)
 cli.add_command(pcap)
 cli.add_command(ids_rules)
+cli.add_command(watch)
+cli.add_command(contain)
+cli.add_command(firewall_group)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

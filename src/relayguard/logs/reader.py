@@ -32,9 +32,10 @@ import math
 import os
 import stat
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
+from functools import partial
 from typing import BinaryIO
 
 from relayguard.errors import InputError
@@ -42,8 +43,10 @@ from relayguard.logs import dispatch
 from relayguard.logs.envelope import EnvelopeParser
 from relayguard.logs.events import UNPARSED, Event
 from relayguard.logs.sources import (
+    MAX_LINE,
     READ_ERRORS,
     STDIN,
+    LineSource,
     display_name,
     input_error,
     open_source,
@@ -129,10 +132,6 @@ class LogReader:
         st = self.stats
         now = self._now if self._now is not None else time.time()
         parser = EnvelopeParser(self.fmt, year=self.year, tz=self.tz, reference_time=now)
-        parse_message = dispatch.parse_message
-        samples = st.unparsed_samples
-        keep = self.keep_unparsed
-        by_mta = st.by_mta
         progress = self.on_progress
         total = self.total_bytes
         last_t: float | None = None
@@ -143,71 +142,115 @@ class LogReader:
                 st.failed_sources.append((name, str(exc)))
                 continue
             parser.start_source(src.mtime if src.mtime is not None else now)
-            parse = parser.parse
-            limit = src.max_line
-            n = parsed = unparsed = bad = truncated = empty = 0
-            first = math.inf if st.first_time is None else st.first_time
-            last = -math.inf if st.last_time is None else st.last_time
             done_before = st.bytes_read
+            tick = None
+            if progress is not None:
+                tick = partial(_report_progress, progress, src, done_before, total)
             try:
-                for line in src.lines:
-                    n += 1
-                    if not n & _PROGRESS_EVERY and progress is not None:
-                        progress(done_before + src.bytes_done(), total)
-                    if line[-1] == "\n":
-                        line = line[:-2] if line[-2:-1] == "\r" else line[:-1]
-                        if not line:
-                            empty += 1
-                            continue
-                    elif len(line) >= limit and src.skip_rest_of_line():
-                        truncated += 1
-                    try:
-                        r = parse(line)
-                        if r is not None:
-                            parse_message(r[0], r[1])
-                    except Exception:  # a parser bug must cost one line, never the run
-                        r = None
-                    if r is None:
-                        if line.isspace():
-                            empty += 1
-                            continue
-                        unparsed += 1
-                        if len(samples) < keep:
-                            samples.append(line)
-                        continue
-                    ev = r[0]
-                    t = ev.time
-                    if t is None:
-                        bad += 1
-                        ev.time = last_t
-                    else:
-                        last_t = t
-                        if t < first:
-                            first = t
-                        if t > last:
-                            last = t
-                    mta = ev.mta
-                    if mta is not None:
-                        by_mta[mta] = by_mta.get(mta, 0) + 1
-                    if ev.type == UNPARSED:
-                        unparsed += 1
-                        if len(samples) < keep:
-                            samples.append(line)
-                        continue
-                    parsed += 1
-                    yield ev
+                last_t = yield from parse_lines(
+                    src.lines,
+                    parser,
+                    st,
+                    self.keep_unparsed,
+                    last_t,
+                    limit=src.max_line,
+                    skip_rest_of_line=src.skip_rest_of_line,
+                    tick=tick,
+                )
             except READ_ERRORS as exc:
                 st.failed_sources.append((name, str(input_error(name, exc))))
             finally:
                 src.close()
-                st.lines_read += n
-                st.lines_parsed += parsed
-                st.lines_unparsed += unparsed
-                st.lines_bad_timestamp += bad
-                st.lines_truncated += truncated
-                st.lines_empty += empty
-                st.first_time = None if first == math.inf else first
-                st.last_time = None if last == -math.inf else last
                 st.bytes_read = done_before + src.bytes_done()
             if progress is not None:
                 progress(st.bytes_read, total)
+
+
+def _report_progress(
+    progress: ProgressCallback, src: LineSource, done_before: int, total: int | None
+) -> None:
+    progress(done_before + src.bytes_done(), total)
+
+
+def parse_lines(
+    lines: Iterable[str],
+    parser: EnvelopeParser,
+    st: InputStats,
+    keep_unparsed: int,
+    last_t: float | None = None,
+    *,
+    limit: int = MAX_LINE,
+    skip_rest_of_line: Callable[[], bool] | None = None,
+    tick: Callable[[], None] | None = None,
+) -> Generator[Event, None, float | None]:
+    """The understood events of ``lines`` (each as ``readline`` gives it, with its newline),
+    counting every line in ``st``; returns the time of the last line that had one.
+
+    A line without a newline and at least ``limit`` long was cut: ``skip_rest_of_line`` drops
+    the rest and says whether there was any. ``tick`` is called every 65,536 lines (progress).
+    A line whose timestamp was not understood gets ``last_t``, the previous line's time.
+    """
+    parse = parser.parse
+    parse_message = dispatch.parse_message
+    samples = st.unparsed_samples
+    by_mta = st.by_mta
+    n = parsed = unparsed = bad = truncated = empty = 0
+    first = math.inf if st.first_time is None else st.first_time
+    last = -math.inf if st.last_time is None else st.last_time
+    try:
+        for line in lines:
+            n += 1
+            if not n & _PROGRESS_EVERY and tick is not None:
+                tick()
+            if line[-1] == "\n":
+                line = line[:-2] if line[-2:-1] == "\r" else line[:-1]
+                if not line:
+                    empty += 1
+                    continue
+            elif len(line) >= limit and (skip_rest_of_line is None or skip_rest_of_line()):
+                truncated += 1
+            try:
+                r = parse(line)
+                if r is not None:
+                    parse_message(r[0], r[1])
+            except Exception:  # a parser bug must cost one line, never the run
+                r = None
+            if r is None:
+                if line.isspace():
+                    empty += 1
+                    continue
+                unparsed += 1
+                if len(samples) < keep_unparsed:
+                    samples.append(line)
+                continue
+            ev = r[0]
+            t = ev.time
+            if t is None:
+                bad += 1
+                ev.time = last_t
+            else:
+                last_t = t
+                if t < first:
+                    first = t
+                if t > last:
+                    last = t
+            mta = ev.mta
+            if mta is not None:
+                by_mta[mta] = by_mta.get(mta, 0) + 1
+            if ev.type == UNPARSED:
+                unparsed += 1
+                if len(samples) < keep_unparsed:
+                    samples.append(line)
+                continue
+            parsed += 1
+            yield ev
+    finally:
+        st.lines_read += n
+        st.lines_parsed += parsed
+        st.lines_unparsed += unparsed
+        st.lines_bad_timestamp += bad
+        st.lines_truncated += truncated
+        st.lines_empty += empty
+        st.first_time = None if first == math.inf else first
+        st.last_time = None if last == -math.inf else last
+    return last_t

@@ -245,8 +245,11 @@ class _ServerWindows:
         self.current = None
 
     def peak(self) -> _Window | None:
-        self._close()
-        return self.best
+        """The busiest window so far, the open one included (nothing is closed by asking)."""
+        w, best = self.current, self.best
+        if w is not None and (best is None or w.failures > best.failures):
+            return w
+        return best
 
 
 class _Window:

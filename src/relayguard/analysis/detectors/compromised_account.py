@@ -382,13 +382,14 @@ class CompromisedAccount(Detector):
 
     # --- findings ------------------------------------------------------------------------
     def finish(self) -> list[Finding]:
-        for tk in self.takeovers.values():
-            if tk.messages == 0 and tk.failures < self.attack_threshold:
-                # a few failures, a login, and nothing sent: worth a look, not an alarm
-                tk.severity = min(tk.severity, Severity.MEDIUM)
         return [self._finding(user, tk) for user, tk in self.takeovers.items()]
 
     def _finding(self, user: str, tk: _Takeover) -> Finding:
+        severity = tk.severity
+        if tk.messages == 0 and tk.failures < self.attack_threshold:
+            # a few failures, a login, and nothing sent: worth a look, not an alarm (judged
+            # anew each time: mail sent later raises it again)
+            severity = min(severity, Severity.MEDIUM)
         n_ips = len(tk.failing_ips)
         attack = (
             f"{tk.failures} failed logins from {n_ips} address(es), then " if tk.failures else ""
@@ -430,7 +431,7 @@ class CompromisedAccount(Detector):
         related += [Subject("ip", ip) for ip in tk.failing_ips if ip != tk.ip][:20]
         return Finding(
             indicator=self.indicator,
-            severity=tk.severity,
+            severity=severity,
             subject=Subject("sasl_user", user),
             title=title,
             first_seen=tk.first_failure if tk.first_failure is not None else tk.time,

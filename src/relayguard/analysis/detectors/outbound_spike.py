@@ -99,7 +99,7 @@ class OutboundSpike(Detector):
         w = ent.current
         if w is None or index > w.index:
             if w is not None:
-                self._close(ent, w)
+                self._close(w, ent.history, ent.spikes, ent.pending)
             w = ent.current = _Window(index, ev.time)
         w.last = max(w.last, ev.time)
         w.recipients += 1
@@ -110,17 +110,24 @@ class OutboundSpike(Detector):
         if len(w.evidence) < _EVIDENCE_PER_WINDOW:
             w.evidence.append(ev.raw)
 
-    def _close(self, ent: _Entity, w: _Window) -> None:
+    def _close(
+        self,
+        w: _Window,
+        history: deque[tuple[int, int, int]],
+        spikes: list[_Spike],
+        pending: list[_Spike],
+    ) -> None:
+        """Judge a finished window and add it to ``history``."""
         values = w.values()
-        if len(ent.history) >= self.s.baseline_windows:
-            basis = self._baseline_breach(values, list(ent.history))
-            if basis and len(ent.spikes) < _MAX_SPIKES_KEPT:
-                ent.spikes.append(_Spike(w, basis))
+        if len(history) >= self.s.baseline_windows:
+            basis = self._baseline_breach(values, list(history))
+            if basis and len(spikes) < _MAX_SPIKES_KEPT:
+                spikes.append(_Spike(w, basis))
         else:
             basis = self._ceiling_breach(values)
-            if basis and len(ent.pending) < _MAX_SPIKES_KEPT:
-                ent.pending.append(_Spike(w, basis))
-        ent.history.append(values)
+            if basis and len(pending) < _MAX_SPIKES_KEPT:
+                pending.append(_Spike(w, basis))
+        history.append(values)
 
     def _ceiling_breach(self, values: tuple[int, int, int]) -> str:
         s = self.s
@@ -152,12 +159,16 @@ class OutboundSpike(Detector):
     def finish(self) -> list[Finding]:
         out = []
         for key, ent in self.entities.items():
-            if ent.current is not None:
-                self._close(ent, ent.current)
-                ent.current = None
+            # the open window is judged as if it ended now, on copies: feeding may go on
             spikes = list(ent.spikes)
-            history = list(ent.history)
-            for p in ent.pending:
+            pending = list(ent.pending)
+            if ent.current is not None:
+                window_history = deque(ent.history, maxlen=ent.history.maxlen)
+                self._close(ent.current, window_history, spikes, pending)
+                history = list(window_history)
+            else:
+                history = list(ent.history)
+            for p in pending:
                 if len(history) > self.s.baseline_windows:
                     rest = list(history)
                     if p.values in rest:

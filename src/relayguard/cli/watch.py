@@ -1,0 +1,213 @@
+"""``relayguard watch``: live detection from the mail log, queue, egress and MTA sampling."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from dataclasses import replace
+from typing import Any
+
+import click
+
+from relayguard import config as config_mod
+from relayguard.config import Config
+from relayguard.findings import VERDICT_EXIT, ExitCode, verdict_for
+from relayguard.logs.follow import FileFollower, Position
+from relayguard.logs.journal import JournalFollower, valid_cursor
+from relayguard.monitor import report
+from relayguard.monitor.metrics import WatchCollector, serve
+from relayguard.monitor.settings import parse_listen, validate_watch
+from relayguard.monitor.sinks import (
+    AlertRouter,
+    SendmailSink,
+    StdoutSink,
+    SyslogSink,
+    WebhookSink,
+    Worker,
+)
+from relayguard.monitor.state import StateDir
+from relayguard.monitor.watcher import Source, Watcher
+from relayguard.report.sanitize import clean
+
+
+@click.command("watch")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML config.")
+@click.option("--log", "log_path", metavar="FILE", help="The mail log to follow (watch.log).")
+@click.option("--journal", is_flag=True, help="Follow the systemd journal instead of a file.")
+@click.option("--state-dir", metavar="DIR", help="Where the state is kept (watch.state_dir).")
+@click.option(
+    "--postfix-config", metavar="DIR", help="Postfix config directory (postqueue -c DIR)."
+)
+@click.option("--metrics-listen", metavar="HOST:PORT", help="Serve Prometheus /metrics here.")
+@click.option("--interval", type=click.IntRange(1, 86400), help="Seconds between samples.")
+@click.option(
+    "--start-at",
+    type=click.Choice(["beginning", "end"]),
+    help="Where a first run starts in the log (later runs resume).",
+)
+@click.option("--no-sample", is_flag=True, help="Only follow the log: no queue/egress/MTA samples.")
+@click.option("--once", is_flag=True, help="Catch up, sample once, print a snapshot and exit.")
+@click.option("--json", "as_json", is_flag=True, help="With --once: the relayguard.watch/1 JSON.")
+def watch(
+    config_path: str | None,
+    log_path: str | None,
+    journal: bool,
+    state_dir: str | None,
+    postfix_config: str | None,
+    metrics_listen: str | None,
+    interval: int | None,
+    start_at: str | None,
+    no_sample: bool,
+    once: bool,
+    as_json: bool,
+) -> int:
+    """Watch the mail server live: log detectors, queue, outbound SMTP, MTA load; alert.
+
+    With --once it is a check (Nagios/Icinga, cron): it reads the log from where the last run
+    stopped, samples once, prints the snapshot and exits 0/1/2 (clean/suspicious/abused).
+    """
+    if as_json and not once:
+        raise click.UsageError("--json needs --once (the daemon prints alerts as JSON lines)")
+    cfg = _settings(
+        config_mod.load(config_path),
+        log=log_path,
+        source="journal" if journal else None,
+        state_dir=state_dir,
+        postfix_config=postfix_config,
+        metrics_listen=metrics_listen,
+        interval=interval,
+        start_at=start_at,
+    )
+    w = cfg.watch
+    state = StateDir(w.state_dir)
+    state.open()
+    router: AlertRouter | None = None
+    source: Source | None = None
+    try:
+        loaded = state.load(cfg)
+        notes = list(loaded.notes)
+        source = _source(cfg, loaded.watch, notes)
+        collector = None
+        if w.metrics_listen and not once:
+            collector = WatchCollector()
+            serve(parse_listen(w.metrics_listen), collector)
+        router = _router(cfg, stdout=not once)
+        watcher = Watcher(
+            cfg,
+            source,
+            state,
+            analyzer=loaded.analyzer,
+            saved=loaded.watch,
+            router=router,
+            collector=collector,
+            sample=not no_sample,
+        )
+        for note in notes:
+            click.echo(f"relayguard: {clean(note, 300)}", err=True)
+        if once:
+            return _once(watcher, as_json, restored=loaded.analyzer is not None, notes=notes)
+        _daemon(watcher)
+        return ExitCode.OK
+    finally:
+        if router is not None:
+            router.close()
+        if source is not None:
+            source.close()
+        state.close()
+
+
+def _settings(cfg: Config, **overrides: Any) -> Config:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    watch = replace(cfg.watch, **values)
+    cfg = replace(cfg, watch=watch)
+    validate_watch(watch)
+    return cfg
+
+
+def _source(cfg: Config, saved: dict[str, Any], notes: list[str]) -> Source:
+    w = cfg.watch
+    log = saved.get("log") if isinstance(saved.get("log"), dict) else {}
+    assert isinstance(log, dict)
+    same = log.get("source") == w.source and (w.source == "journal" or log.get("path") == w.log)
+    position = log.get("position") if same else None
+    if log and not same:
+        notes.append("the log source changed since the last run: starting afresh in it")
+    at_end = w.start_at == "end"
+    if w.source == "journal":
+        cursor = valid_cursor(position.get("cursor")) if isinstance(position, dict) else None
+        return JournalFollower(w.journal_units, cursor, start_at_end=at_end)
+    pos = Position.from_json(position)
+    if position is not None and pos is None:
+        notes.append("the saved log position was damaged: starting afresh in the log")
+    return FileFollower(w.log, pos, start_at_end=at_end)
+
+
+def _router(cfg: Config, *, stdout: bool) -> AlertRouter:
+    a = cfg.watch.alerts
+    workers = []
+    if stdout and a.stdout:
+        workers.append(Worker(StdoutSink()))
+    if a.syslog:
+        workers.append(Worker(SyslogSink(a.syslog_socket)))
+    if a.webhook:
+        sink = WebhookSink(a.webhook, a.webhook_timeout)
+        workers.append(Worker(sink, retries=a.webhook_retries))
+    if a.sendmail_to:
+        config_dir = cfg.watch.postfix_config if cfg.watch.mta == "postfix" else ""
+        workers.append(Worker(SendmailSink(a.sendmail, a.sendmail_to, config_dir or None)))
+    return AlertRouter(workers)
+
+
+def _once(watcher: Watcher, as_json: bool, *, restored: bool, notes: list[str]) -> int:
+    watcher.catch_up()
+    if watcher.sampling:
+        watcher.sample()
+    watcher.evaluate(force=True)
+    watcher.save()
+    doc = report.document(watcher, restored=restored, notes=notes)
+    verdict = verdict_for(watcher.findings)
+    if as_json:
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    else:
+        _print_summary(doc)
+    return int(VERDICT_EXIT[verdict])
+
+
+def _print_summary(doc: dict[str, Any]) -> None:
+    log = doc["log"]
+    click.echo(f"relayguard watch: {doc['verdict'].upper()} (exit {doc['exit_code']})")
+    click.echo(f"log     {log['lines_read']:,} new lines, {log['lines_unparsed']:,} not understood")
+    q = doc["queue"]
+    if q is not None:
+        if q["error"]:
+            click.echo(f"queue   error: {clean(q['error'], 300)}")
+        else:
+            parts = ", ".join(f"{k} {v}" for k, v in q["by_queue"].items() if v) or "empty"
+            click.echo(f"queue   {q['total']} ({parts})")
+    e = doc["egress"]
+    if e is not None:
+        click.echo(f"egress  {e['connections']} outbound SMTP connection(s)")
+    for f in doc["findings"]:
+        subject = clean(f"{f['subject']['kind']}:{f['subject']['value']}", 120)
+        click.echo(f"  {f['severity']:<8} {f['indicator']:<22} {subject}  {clean(f['title'], 300)}")
+
+
+def _daemon(watcher: Watcher) -> None:
+    stop = threading.Event()
+
+    def handle(signum: int, frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        print(
+            json.dumps({"event": "watching", "log": watcher.w.log, "source": watcher.w.source}),
+            file=sys.stderr,
+            flush=True,
+        )
+        watcher.run(stop)
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

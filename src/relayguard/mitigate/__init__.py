@@ -1,0 +1,1 @@
+"""Mitigations carried out: containment of an account, egress and ban firewall rules."""

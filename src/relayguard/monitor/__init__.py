@@ -1,0 +1,1 @@
+"""Live monitoring: the queue, outbound SMTP connections, the MTA's resources, metrics, alerts."""
