@@ -393,7 +393,7 @@ int main(int argc, char **argv) {
     for (;;) {
         double t = now();
         if (t >= t_end) break;
-        int timeout_ms = 50;
+        double wait_s = 0.05;
         for (int i = 0; i < opt.conns; i++)
             if (conns[i].fd < 0 && conns[i].retry_at <= t) reconnect(&conns[i]);
         if (opt.rate > 0) {
@@ -404,14 +404,17 @@ int main(int argc, char **argv) {
                 if (c->due <= t) try_send(c, t);
                 else if (c->due < next) next = c->due;
             }
-            double wait = (next - now()) * 1000.0;
-            timeout_ms = wait < 0 ? 0 : wait > 50 ? 50 : (int)wait;
+            double wait = next - now();
+            wait_s = wait < 0 ? 0 : wait > 0.05 ? 0.05 : wait;
         } else {
             for (int i = 0; i < opt.conns; i++)
                 if (conns[i].fd >= 0 && !conns[i].waiting && !conns[i].connecting)
                     try_send(&conns[i], t);
         }
-        int n = epoll_wait(epfd, evs, 256, timeout_ms);
+        /* a nanosecond timeout: with epoll_wait's milliseconds, a paced client would spin
+           through every sub-millisecond wait and take a core from the server it measures */
+        struct timespec ts = {(time_t)wait_s, (long)((wait_s - (time_t)wait_s) * 1e9)};
+        int n = epoll_pwait2(epfd, evs, 256, &ts, NULL);
         if (n < 0 && errno != EINTR) die("epoll_wait");
         for (int i = 0; i < n; i++) {
             struct conn *c = evs[i].data.ptr;
