@@ -107,6 +107,12 @@ def _ports(ports: tuple[int, ...]) -> str:
     return str(ports[0]) if len(ports) == 1 else f"[{','.join(str(p) for p in ports)}]"
 
 
+def _nth(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 21st ..."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 def _after(n: int, track: str, seconds: int) -> str:
     """Alert from the ``n``-th match on: Suricata and Snort count matches *before* the first
     alert, so ``count`` is one less (no filter at all for n <= 1)."""
@@ -192,7 +198,7 @@ def build(
             f"flow:established,to_client; {denied}",
             ["relay-denied: our server answered 5xx Relay access denied (Postfix), relay not",
              "permitted (Exim), Relaying denied (Sendmail), Unable to relay (Exchange).",
-             "One alert per refusal. Blind after STARTTLS."],
+             "About one alert per connection, not one per refusal. Blind after STARTTLS."],
             "misc-activity", "Informational",
         ),
         rule(
@@ -200,9 +206,9 @@ def build(
             f"SMTP relay probing: relay refused in {probing.min_denials} sessions of one client",
             f"flow:established,to_client; {denied} "
             + _after(probing.min_denials, "by_dst", 3600),
-            [f"relay-probing: relay refused in the {probing.min_denials}th connection of the same",
-             "client within an hour (relay_probing.min_denials). The IDS matches a rule once per",
-             "connection, so refusals are counted per connection here. Blind after STARTTLS."],
+            [f"relay-probing: relay refused in the {_nth(probing.min_denials)} connection of the",
+             "same client within an hour (relay_probing.min_denials). The IDS matches a rule once",
+             "per connection, so refusals are counted per connection here. Blind after STARTTLS."],
             "attempted-recon", "Minor",
         ),
         rule(
@@ -221,11 +227,14 @@ def build(
             sid_base + 401, "egress-smtp",
             f"alert tcp {others} any -> $EXTERNAL_NET {egress_ports}",
             "SMTP egress: a host that is not a mail server opens port 25 outside",
+            # "both": one alert per host and hour, at its min_sessions-th attempt ("limit"
+            # would alert from the first attempt, up to count times)
             "flow:to_server; flags:S,12; "
-            f"threshold:type limit, track by_src, count {egress_limit}, seconds 3600;",
+            f"threshold:type both, track by_src, count {egress_limit}, seconds 3600;",
             ["egress-smtp: a connection attempt to outside port 25 from one of your hosts that",
-             "is not a mail server (one alert per host and hour). Matches the SYN, so it sees",
-             "sessions that go on to STARTTLS too."],
+             f"is not a mail server: one alert per host and hour, at its {_nth(egress_limit)}",
+             "attempt (egress_smtp.min_sessions). Matches the SYN, so it sees sessions that go",
+             "on to STARTTLS too."],
             "policy-violation", "Major",
         ),
         rule(

@@ -1,6 +1,6 @@
 """What ``relayguard pcap`` found, and its JSON document ``relayguard.pcap/1``.
 
-See docs/pcap-json.md. Within /1 fields may be added, never renamed or removed.
+See docs/pcap.md. Within /1 fields may be added, never renamed or removed.
 """
 
 from __future__ import annotations

@@ -66,6 +66,11 @@ def _judge(result: PcapResult, analyzer: WireAnalyzer) -> None:
         return
     if c.truncated_end:
         result.notes.append("the capture ends inside a packet record (cut short): read up to there")
+    if c.snapped:
+        result.notes.append(
+            f"{c.snapped:,} TCP segment(s) cut short by the capture's snap length: their "
+            "sessions could not be read past them (capture with tcpdump -s 0)"
+        )
     if not result.local_domains and analyzer.stats.to_our_servers:
         result.notes.append(
             "open-relay-use not evaluated: no local domains (name yours with --local-domain)"
