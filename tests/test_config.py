@@ -46,6 +46,11 @@ def test_every_setting_is_documented() -> None:
         ("[analyze]\ntrusted_networks = ['10.0.0.0/33']\n", "not a network: '10.0.0.0/33'"),
         ("[detectors.outbound_spike]\nwindow = 0\n", "window must be greater than 0, not 0"),
         ("[analyze\n", "is not valid TOML"),
+        (
+            "[analyze]\nlocal_domains = ['example.org', 'ex ample.org']\n",
+            "analyze.local_domains: not a domain name: 'ex ample.org'",
+        ),
+        ("[analyze]\nlocal_domains = ['@example.org']\n", "not a domain name: '@example.org'"),
     ],
 )
 def test_bad_config_is_one_clear_error(tmp_path: Path, toml: str, message: str) -> None:
@@ -99,3 +104,26 @@ def test_one_file_serves_analyze_and_policy(tmp_path: Path) -> None:
     policy = load_config(path)
     assert policy.rules.local_domains == frozenset({"example.org"})
     assert [r.contains for r in policy.rules.rules] == [True]
+
+
+@pytest.mark.parametrize(
+    ("given", "name"),
+    [("Example.ORG.", "example.org"), ("xn--bcher-kva.example", "xn--bcher-kva.example"),
+     ("bücher.example", "bücher.example"), ("_dmarc.example.org", "_dmarc.example.org")],
+)  # fmt: skip
+def test_domain_names_are_normalised(given: str, name: str) -> None:
+    assert config.check_domain_name(given, "x") == name
+
+
+@pytest.mark.parametrize("bad", ["", ".", "a..b", "-x.org", "x-.org", "a/b", "a b", "a@b"])
+def test_not_domain_names(bad: str) -> None:
+    with pytest.raises(ConfigError, match=r"^--local-domain: not a domain name: "):
+        config.check_domain_name(bad, "--local-domain")
+
+
+def test_cli_refuses_a_local_domain_that_is_no_name(relayguard: Any) -> None:
+    for command in ("analyze", "pcap"):
+        run = relayguard(command, "--local-domain", "ex ample.org", "/dev/null")
+        assert run.code == 3
+        message = "--local-domain: not a domain name: 'ex ample.org'"
+        assert run.err.strip() == f"relayguard: error: {message}"

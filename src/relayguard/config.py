@@ -8,6 +8,7 @@ the code. Unknown keys are an error (a typo must not silently fall back to a def
 from __future__ import annotations
 
 import ipaddress
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
@@ -314,8 +315,23 @@ def load(path: str | Path | None) -> Config:
     return cfg
 
 
+_DOMAIN_LABEL = re.compile(r"[^\W_](?:[\w-]{0,61}[^\W_])?|_[\w-]{1,62}")
+
+
+def check_domain_name(text: str, where: str) -> str:
+    """``text`` as a lower-case domain name without trailing dot; ConfigError when it cannot be one
+    (a blank, an ``@``, a slash: a typo that would otherwise silently match nothing)."""
+    name = text.strip().rstrip(".").lower()
+    labels = name.split(".")
+    if not name or len(name) > 253 or not all(_DOMAIN_LABEL.fullmatch(x) for x in labels):
+        raise ConfigError(f"{where}: not a domain name: {text!r}")
+    return name
+
+
 def _validate(cfg: Config) -> None:
     """Checks no type can express: networks that parse, windows that are not zero."""
+    for text in cfg.analyze.local_domains:
+        check_domain_name(text, "analyze.local_domains")
     for text in cfg.analyze.trusted_networks:
         try:
             ipaddress.ip_network(text.strip(), strict=False)
@@ -346,6 +362,8 @@ def with_overrides(
     """Command-line values replace (not extend) the file's lists when given."""
     analyze = config.analyze
     if local_domains:
+        for text in local_domains:
+            check_domain_name(text, "--local-domain")
         analyze = replace(analyze, local_domains=list(local_domains))
     if trusted_networks:
         analyze = replace(analyze, trusted_networks=list(trusted_networks))
