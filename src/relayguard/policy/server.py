@@ -38,7 +38,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Final
+from typing import Final, cast
 
 from relayguard.policy._errors import RemoteProtocolError
 from relayguard.policy.codec import (
@@ -114,11 +114,10 @@ class _Client(asyncio.Protocol):
         self.last_active = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self.last_active = self.server.loop.time()
         if not self.server.admit(self):
-            transport.abort()
+            self.transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.forget(self)

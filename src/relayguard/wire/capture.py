@@ -37,6 +37,7 @@ from relayguard.wire._stats import CaptureStats
 # for pcapng options. Jumbo frames and TSO super-packets fit; a 4 GB "packet" is corruption.
 MAX_RECORD: Final = 262_144 + 4096
 CHUNK: Final = 1 << 22  # bytes read at a time
+MAX_BLOCK: Final = MAX_RECORD + 64  # the largest pcapng block accepted
 # How far a corrupt spot is searched past for the next good record before giving up.
 RESYNC_WINDOW: Final = 1 << 20
 
@@ -47,6 +48,7 @@ PCAP_MAGICS: Final = {
     b"\xa1\xb2\x3c\x4d": (">", 1e-9),
 }
 PCAPNG_MAGIC: Final = b"\x0a\x0d\x0d\x0a"
+SHB_TYPE: Final = 0x0A0D0D0A  # pcapng's section header block
 GZIP_MAGIC: Final = b"\x1f\x8b"
 
 # Link types (tcpdump.org/linktypes.html).
@@ -427,65 +429,87 @@ class _PcapngScan(_Decoder):
     """pcapng: blocks of (type, length, body, length); sections set the byte order."""
 
     def run(self) -> None:
+        # Blocks are read from large chunks and decoded in place, as for classic pcap: one
+        # read() and two copies per block would cost more than decoding the packet does.
         cap = self.capture
         st = self.stats
         order = "<"
         interfaces: list[tuple[int, float, int]] = []  # (link, seconds per tick, offset)
         first = None
         last = None
+        buf = b""
+        pos = 0
+        eof = False
+        room = MAX_BLOCK + 12  # a whole block, and the next section header's byte-order mark
+        block_head = struct.Struct("<II").unpack_from
+        epb = struct.Struct("<IIIII").unpack_from
+        links = st.link_types
+        packet = self.packet
         while True:
-            head = cap.read(8)
-            if len(head) < 8:
-                if head:
+            if not eof and len(buf) - pos < room:
+                more = cap.read(CHUNK)
+                eof = not more
+                buf = buf[pos:] + more
+                pos = 0
+            avail = len(buf) - pos
+            if avail < 8:
+                if avail:
                     st.truncated_end = True
-                st.bytes_read += len(head)
+                st.bytes_read += avail
                 break
-            if head[:4] == PCAPNG_MAGIC:
-                rest = cap.read(4)
-                if len(rest) < 4:
+            head_len = 8
+            btype, blen = block_head(buf, pos)
+            if btype == SHB_TYPE:  # the same number in either byte order
+                if avail < 12:
                     st.truncated_end = True
                     break
-                order = "<" if rest == b"\x4d\x3c\x2b\x1a" else ">"
-                if rest not in (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"):
+                mark = buf[pos + 8 : pos + 12]
+                if mark not in (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"):
                     raise CaptureError(f"{cap.path}: pcapng section with an unknown byte order")
-                head += rest
+                order = "<" if mark == b"\x4d\x3c\x2b\x1a" else ">"
+                block_head = struct.Struct(order + "II").unpack_from
+                epb = struct.Struct(order + "IIIII").unpack_from
+                btype, blen = block_head(buf, pos)
                 interfaces = []
-            btype, blen = struct.unpack_from(order + "II", head)
-            if blen < 12 or blen % 4 or blen > MAX_RECORD + 64:
+                head_len = 12
+            if blen < 12 or blen % 4 or blen > MAX_BLOCK:
                 st.corrupt_records += 1
-                st.bytes_read += len(head)
+                st.bytes_read += head_len
                 # pcapng has no way to find the next block after a bad length: stop here
-                st.corrupt_bytes += len(head)
+                st.corrupt_bytes += head_len
                 break
-            body = head[8:] + cap.read(blen - len(head))
-            if len(body) < blen - 8:
+            if blen > avail:
                 st.truncated_end = True
-                st.bytes_read += len(head) + len(body) - len(head[8:])
+                st.bytes_read += avail
                 break
             st.bytes_read += blen
-            block = head[:8] + body
+            b = pos
+            pos += blen
             if btype == 6:  # enhanced packet block
-                iface, hi, lo, caplen, _wire = struct.unpack_from(order + "IIIII", block, 8)
+                iface, hi, lo, caplen, _wire = epb(buf, b + 8)
                 if iface >= len(interfaces) or 28 + caplen > blen - 4:
                     st.corrupt_records += 1
                     continue
                 link, tick, offset = interfaces[iface]
                 ts = offset + ((hi << 32) | lo) * tick
-                self._count(link, caplen)
-                first = ts if first is None else first
+                st.packets += 1
+                st.packet_bytes += caplen
+                links[link] = links.get(link, 0) + 1
+                if first is None:
+                    first = ts
                 last = ts
-                self.packet(link, ts, block, 28, 28 + caplen)
+                packet(link, ts, buf, b + 28, b + 28 + caplen)
             elif btype == 3:  # simple packet block: interface 0, no time
                 if not interfaces:
                     st.corrupt_records += 1
                     continue
                 link = interfaces[0][0]
-                (wire,) = struct.unpack_from(order + "I", block, 8)
+                (wire,) = struct.unpack_from(order + "I", buf, b + 8)
                 caplen = min(wire, blen - 16)
                 self._count(link, caplen)
-                self.packet(link, last or 0.0, block, 12, 12 + caplen)
+                self.packet(link, last or 0.0, buf, b + 12, b + 12 + caplen)
             elif btype == 2:  # obsolete packet block
-                iface, _drops, hi, lo, caplen = struct.unpack_from(order + "HHIII", block, 8)
+                iface, _drops, hi, lo, caplen = struct.unpack_from(order + "HHIII", buf, b + 8)
                 if iface >= len(interfaces) or 28 + caplen > blen - 4:
                     st.corrupt_records += 1
                     continue
@@ -494,10 +518,10 @@ class _PcapngScan(_Decoder):
                 self._count(link, caplen)
                 first = ts if first is None else first
                 last = ts
-                self.packet(link, ts, block, 28, 28 + caplen)
+                self.packet(link, ts, buf, b + 28, b + 28 + caplen)
             elif btype == 1:  # interface description block
-                interfaces.append(_interface(block, order))
-            elif btype != 0x0A0D0D0A:
+                interfaces.append(_interface(buf[b : b + blen], order))
+            elif btype != SHB_TYPE:
                 st.other_blocks += 1
         st.first_time = first
         st.last_time = last
