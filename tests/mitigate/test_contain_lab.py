@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from relayguard.mitigate.containment import runbook
 from relayguard.policy.stores import open_store
 from tests.lab.config import USERS
 from tests.lab.postfix import LabError, MailLab
@@ -76,6 +77,7 @@ def test_contain_holds_exactly_that_users_mail_and_release_undoes_it(
     assert done.code == 0, done.err
     assert f"{ALICE}: contained in {store}" in done.out
     assert f"sasl_username={ALICE}" in done.out  # the runbook's log review
+    assert f"--release --apply --store {store} --postfix-config {lab.config_dir}\n" in done.out
     after = queue_by_id(lab)
     held = sorted(q for q, m in after.items() if m["queue_name"] == "hold")
     assert held == alice_ids
@@ -111,3 +113,13 @@ def test_hostile_account_names_are_refused(relayguard: Any, account: str) -> Non
     assert run.err.startswith("relayguard: error: not an account name: ")
     assert run.err.count("\n") == 1
     assert "\x1b" not in run.err and "INJECTED\n" not in run.err
+
+
+def test_the_runbook_release_command_names_the_store_and_instance_used() -> None:
+    lines = runbook("alice@lab.test", "/var/log/mail.log", ["--store", "sqlite:/tmp/a b.sqlite"])
+    assert lines[-1] == (
+        "  relayguard contain alice@lab.test --release --apply --store 'sqlite:/tmp/a b.sqlite'"
+    )
+    assert runbook("alice@lab.test", "/var/log/mail.log")[-1] == (
+        "  relayguard contain alice@lab.test --release --apply"
+    )

@@ -167,6 +167,40 @@ def test_a_ban_drops_the_address(pair: Pair) -> None:
     assert f"{CLIENT_IP} timeout 10m" in listing
 
 
+def test_iptables_ban_with_another_timeout_applies_again(pair: Pair) -> None:
+    # ipset restore -exist forgives only an identical "create": a second run with another
+    # --timeout used to fail with "set with the same name already exists"
+    first = sh("ip", "netns", "exec", pair.server, RELAYGUARD, "firewall", "ban", "192.0.2.77",
+               "--timeout", "600", "--iptables", "--apply", check=False)  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    again = sh("ip", "netns", "exec", pair.server, RELAYGUARD, "firewall", "ban", CLIENT_IP,
+               "--timeout", "3600", "--iptables", "--apply", check=False)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert not pair.connects("postfix", SERVER_IP)
+    members = sh("ip", "netns", "exec", pair.server, "ipset", "list",
+                 f"{rules.BAN_SET}-inet").stdout.partition("Members:")[2].split()  # fmt: skip
+    assert sorted(members[0::3]) == [CLIENT_IP, "192.0.2.77"]
+    timeouts = dict(zip(members[0::3], (int(t) for t in members[2::3]), strict=True))
+    assert 600 < timeouts[CLIENT_IP] <= 3600
+    assert timeouts["192.0.2.77"] <= 600
+
+
+def test_ipset_sets_are_created_alike_whatever_the_timeout() -> None:
+    def creates(text: str) -> list[str]:
+        return [line for line in text.splitlines() if line.startswith("create ")]
+
+    assert creates(rules.ipset_ban(["192.0.2.9"], 60)) == creates(
+        rules.ipset_ban(["2001:db8::9"], 7 * 86400)
+    )
+    assert "add relayguard-ban-inet 192.0.2.9 timeout 60" in rules.ipset_ban(["192.0.2.9"], 60)
+
+
+def test_printed_iptables_ban_says_how_to_hook_it_in(relayguard: Any) -> None:
+    run = relayguard("firewall", "ban", "192.0.2.9", "--iptables")
+    assert run.code == 0, run.err
+    assert f"#   iptables -I INPUT 1 -j {rules.BAN_CHAIN} (and ip6tables)" in run.out
+
+
 def test_without_apply_nothing_changes(pair: Pair) -> None:
     done = pair.relayguard("firewall", "egress")
     assert done.returncode == 0

@@ -85,7 +85,9 @@ def contain(
         if store is not None:
             postfix_queue.postsuper(postfix_config, "-h", ids)
         click.echo("")
-        for line in runbook(account, log_path):
+        options = [] if store_spec == DEFAULT_STORE else ["--store", store_spec]
+        options += ["--postfix-config", postfix_config] if postfix_config else []
+        for line in runbook(account, log_path, options):
             click.echo(clean(line, 1000))
         if store is None:
             click.echo("")

@@ -147,7 +147,8 @@ def ban(
             return
         click.echo("# ipset restore -exist:")
         click.echo(rules.ipset_ban(keep, timeout), nl=False)
-        click.echo("# iptables-restore --noflush (ip6tables-restore with the -inet6 set):")
+        click.echo("# iptables-restore --noflush (ip6tables-restore with the -inet6 set); then:")
+        click.echo(f"#   iptables -I INPUT 1 -j {rules.BAN_CHAIN} (and ip6tables)")
         click.echo(rules.iptables_ban("inet"), nl=False)
         return
     text = rules.nft_ban(keep, timeout)

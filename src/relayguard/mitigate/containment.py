@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from relayguard.errors import InputError
@@ -93,9 +93,14 @@ def select(account: str, messages: list[QueuedMessage], logins: dict[str, str]) 
     return sel
 
 
-def runbook(account: str, log: str) -> list[str]:
-    """What is left to do by hand once the account is contained (shell-quoted commands)."""
+def runbook(account: str, log: str, options: Sequence[str] = ()) -> list[str]:
+    """What is left to do by hand once the account is contained (shell-quoted commands).
+
+    ``options``: the ``--store``/``--postfix-config`` this run used, repeated in the release
+    command so that it undoes this containment and not one in the default store.
+    """
     a, lg = shlex.quote(account), shlex.quote(log)
+    extra = "".join(f" {shlex.quote(o)}" for o in options)
     local, _, domain = account.partition("@")
     return [
         "Reset the account's password, and tell its owner through another channel:",
@@ -108,5 +113,5 @@ def runbook(account: str, log: str) -> list[str]:
         f"  grep -F -- sasl_username={a} {lg} | grep -v 'authentication failed' | tail -n 50",
         f"  relayguard analyze {lg}",
         "Then release it (mail held in the queue is released too):",
-        f"  relayguard contain {a} --release --apply",
+        f"  relayguard contain {a} --release --apply{extra}",
     ]

@@ -24,6 +24,7 @@ BAN_CHAIN = "RELAYGUARD-BAN"
 BAN_SET = "relayguard-ban"
 LOG_PREFIX = "relayguard egress: "
 LOG_RATE = "10/minute"
+IPSET_DEFAULT_TIMEOUT = 86400
 
 
 def _ports(ports: Sequence[int]) -> str:
@@ -118,11 +119,16 @@ def iptables_ban(family: str) -> str:
 
 
 def ipset_ban(addresses: Sequence[str], timeout: int) -> str:
-    """``ipset restore -exist`` input: the sets (created if missing) and the addresses."""
+    """``ipset restore -exist`` input: the sets (created if missing) and the addresses.
+
+    The sets are always created with the same default timeout (each address carries its
+    own): ``-exist`` forgives only an identical ``create``, so a set created by an earlier
+    run with another ``--timeout`` would make every later run fail.
+    """
     v4, v6 = split_addresses(addresses)
     lines = [
-        f"create {BAN_SET}-inet hash:ip family inet timeout {timeout}",
-        f"create {BAN_SET}-inet6 hash:ip family inet6 timeout {timeout}",
+        f"create {BAN_SET}-inet hash:ip family inet timeout {IPSET_DEFAULT_TIMEOUT}",
+        f"create {BAN_SET}-inet6 hash:ip family inet6 timeout {IPSET_DEFAULT_TIMEOUT}",
     ]
     for family, group in (("inet", v4), ("inet6", v6)):
         lines += [f"add {BAN_SET}-{family} {a} timeout {timeout}" for a in group]
