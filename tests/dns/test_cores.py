@@ -154,6 +154,12 @@ def test_list_file_entries() -> None:
         ({"list": [{"zone": "bad zone"}]}, "is not a zone name"),
         ({"list": [{"zone": "a.example"}, {"zone": "A.example."}]}, "named twice"),
         ({}, "no lists"),
+        ({"list": [{"zone": "a.example", "test_listed": "test.example"}]},
+         "test_listed: 'test.example' is not an IPv4 address"),
+        ({"list": [{"zone": "a.example", "like": "surbl", "type": "ip"}]},
+         "test_listed: 'test.surbl.org' is not an IPv4 address"),
+        ({"list": [{"zone": "a.example", "type": "domain", "test_unlisted": "bad name!"}]},
+         "test_unlisted: 'bad name!' is not a domain name"),
     ],
 )
 def test_list_file_errors(data: dict[str, Any], message: str) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import pytest
 
-from tests.dns.lab import DnsLab
+from tests.dns.lab import BENCH_NET, DnsLab, bench_listed
 
 FAST = ("--timeout", "0.5", "--tries", "1", "--rate", "0")
 ZEN = {"zone": "zen.dnsbl.test", "like": "spamhaus-zen"}
@@ -87,6 +88,14 @@ def test_ipv6_skipped_on_a_list_without_ipv6_data(dnsbl: Any) -> None:
     r = one(run.json, "2001:db8::1", "l2.dnsbl.test")
     assert (r["verdict"], r["reason"]) == ("skipped", "no-ipv6-data")
     assert run.code == 3  # no list could say anything about it: not "clean"
+    assert run.json["why"] == ("2001:db8::1: every list that checks IP addresses skipped it "
+                               "(no-ipv6-data), so nothing can be said")  # fmt: skip
+
+
+def test_address_with_only_domain_lists_is_unknown(dnsbl: Any) -> None:
+    run = dnsbl([DBL], "192.0.2.99")
+    assert (run.code, run.json["why"]) == (
+        3, "192.0.2.99: none of the lists checks IP addresses, so nothing can be said")
 
 
 @pytest.mark.parametrize(
@@ -148,6 +157,7 @@ def test_list_that_lists_everything_is_not_trusted(dnsbl: Any) -> None:
     run = dnsbl([ZEN, {"zone": "dead.dnsbl.test"}], "192.0.2.25")
     r = one(run.json, "192.0.2.25", "dead.dnsbl.test")
     assert (r["verdict"], r["reason"]) == ("error", "lists-everything")
+    assert run.json["lists"][1]["health"]["detail"] == "1.0.0.127.dead.dnsbl.test. -> 127.0.0.2"
     assert one(run.json, "192.0.2.25", "zen.dnsbl.test")["verdict"] == "not-listed"
     unusable = [f for f in run.json["findings"] if f["indicator"] == "dnsbl-list-unusable"]
     assert [f["subject"]["value"] for f in unusable] == ["dead.dnsbl.test"]
@@ -296,3 +306,23 @@ def test_terminal_report_escapes_and_names_the_resolver(
     assert "CSS: snowshoe or hijacked sending" in run.out
     assert "delist: Fix the cause first" in run.out
     assert "dig +short 99.2.0.192.zen.spamhaus.org" in run.out  # <server_ip> filled in
+
+
+def test_bulk_check_of_1024_addresses_needs_no_retry(
+    relayguard: Any, dns_lab: DnsLab, tmp_path: Any
+) -> None:
+    # bench/dns's bulk run on one list: every listing found, and the lab answers each query
+    # the first time (NSD's response rate limiting is off: no drop, no truncated answer)
+    targets = tmp_path / "targets.txt"
+    targets.write_text("".join(f"{ip}\n" for ip in BENCH_NET))
+    lists = dns_lab.lists_file(tmp_path, [{"zone": "bench01.dnsbl.test"}], "bench.toml")
+    run = relayguard("dnsbl", "--resolver", dns_lab.resolver, "--lists", str(lists),
+                     "--targets-file", str(targets), "--rate", "0", "--timeout", "5",
+                     "--tries", "1", "--json")  # fmt: skip
+    doc = run.json
+    listed = [s["subject"] for s in doc["subjects"] if s["results"][0]["verdict"] == "listed"]
+    assert (len(doc["subjects"]), len(listed)) == (1024, 28)
+    assert listed[:3] == ["198.18.0.3", "198.18.0.40", "198.18.0.77"]
+    assert all(bench_listed(ipaddress.IPv4Address(ip), 1) for ip in listed)
+    assert (doc["queries"]["retried"], doc["queries"]["tcp"]) == (0, 0)
+    assert run.code == 2

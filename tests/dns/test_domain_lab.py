@@ -112,6 +112,12 @@ def test_lookup_and_void_counts_as_rfc_7208_counts_them(domain: Any) -> None:
         'voids.example.test. IN TXT "v=spf1 -all"')  # fmt: skip
 
 
+def test_no_record_to_publish_when_it_would_be_the_same(domain: Any) -> None:
+    # the void lookups are in the included records: republishing the top record fixes nothing
+    doc = domain("toomany.example.test").json
+    assert finding(doc, "spf-void-lookups")["details"] == {}
+
+
 def test_macro_expanded_with_the_client_address(domain: Any) -> None:
     doc = domain("macro.example.test", "--ip", "192.0.2.25", "--ip", "192.0.2.26").json
     assert [(o["ip"], o["result"]) for o in doc["spf"]["ips"]] == [
@@ -227,6 +233,17 @@ def test_cname_loop_is_a_clean_unknown(domain: Any) -> None:
     assert run.code == 3
     assert run.json["verdict"] == "unknown"
     assert "CNAME loop" in finding(run.json, "spf-dns-error")["title"]
+
+
+def test_servfail_domain_is_unknown_with_one_error_per_check(
+    relayguard: Any, dns_lab: DnsLab
+) -> None:
+    run = relayguard("domain", "--resolver", dns_lab.resolver, *FAST, "broken.test")
+    assert run.code == 3
+    assert run.out.count("-dns-error:") == 4  # spf, dmarc, dkim, mx: no 40 DKIM guesses
+    doc = relayguard("domain", "--resolver", dns_lab.resolver, *FAST, "--json", "broken.test").json
+    assert doc["dkim"]["errors"] == ["_domainkey.broken.test. TXT: servfail SERVFAIL"]
+    assert "What to do" not in run.out  # a failed lookup is not fixed by publishing records
 
 
 def test_missing_domain_is_a_one_line_error(relayguard: Any, dns_lab: DnsLab) -> None:

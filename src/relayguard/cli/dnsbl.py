@@ -73,7 +73,8 @@ def _show_lists() -> int:
               help="More targets, one or more per line ('#' comments; '-' reads stdin).")
 @resolver_options
 @click.option("--lists", "lists_file", metavar="FILE",
-              help="TOML file of the lists to query (see the README); default: the built-in set.")
+              help="TOML file of the lists to query (format: docs/dns.md); default: the "
+              "built-in set.")
 @click.option("--dqs-key", metavar="KEY",
               help="Spamhaus DQS key: query Spamhaus through its Data Query Service "
               "(adds AuthBL and ZRD).")

@@ -190,6 +190,9 @@ def check(domain: str, chosen: list[tuple[str, str]]) -> Steps:
         if probe.status is Status.NXDOMAIN:
             result.no_domainkey = True
             return result
+        if probe.status.failed:  # the guesses would fail the same way, 40 times over
+            result.errors.append(f"{probe.query}: {probe.status.value} {probe.detail}".strip())
+            return result
         chosen = [(s, "guess") for s in COMMON_SELECTORS]
         result.guessed = len(chosen)
     chosen = list(dict.fromkeys(chosen))[:MAX_SELECTORS]

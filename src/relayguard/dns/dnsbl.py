@@ -213,7 +213,8 @@ class DnsblCheck:
     def _health_known(self, spec: ListSpec, fam: str, listed: Answer, unlisted: Answer) -> None:
         must, never = classify(spec, listed), classify(spec, unlisted)
         if never.listed:
-            health = Health(LISTS_EVERYTHING, None, f"{unlisted.query.name} -> {never.codes}")
+            codes = ", ".join(never.codes)
+            health = Health(LISTS_EVERYTHING, None, f"{unlisted.query.name} -> {codes}")
         elif must.listed and never.verdict == NOT_LISTED:
             health = Health(HEALTHY)
         elif must.verdict == ERROR or never.verdict == ERROR:

@@ -13,6 +13,7 @@ from relayguard.dns.dnsbl import DnsblCheck
 from relayguard.dns.dnsbl_result import (
     DEAD,
     HEALTH_TEXT,
+    SKIPPED,
     DnsblReport,
     Health,
     ListResult,
@@ -197,7 +198,9 @@ def _verdict(check: DnsblCheck, max_error_ratio: float) -> tuple[str, ExitCode, 
     for subject in check.subjects:
         asked = [r for r in subject.results if r.verdict != "skipped"]
         errors = subject.count(ERROR)
-        if not asked or errors == len(asked) or subject.error_ratio() > max_error_ratio:
+        if not asked:
+            return UNKNOWN, ExitCode.UNKNOWN, f"{subject.value}: {_unchecked(subject)}"
+        if errors == len(asked) or subject.error_ratio() > max_error_ratio:
             return (UNKNOWN, ExitCode.UNKNOWN,
                     f"{subject.value}: {errors} of {len(subject.results)} lists gave no usable "
                     f"answer, so 'not listed' cannot be trusted")  # fmt: skip
@@ -210,3 +213,12 @@ def _verdict(check: DnsblCheck, max_error_ratio: float) -> tuple[str, ExitCode, 
     errors = sum(s.count(ERROR) for s in check.subjects)
     note = f" ({errors} list answer(s) unusable)" if errors else ""
     return CLEAN, ExitCode.OK, f"not listed: {answered} list answer(s) say so{note}"
+
+
+def _unchecked(subject: Subject) -> str:
+    """Why no list could be asked about ``subject`` (none of its kind, or all skipped)."""
+    what = "IP addresses" if subject.kind == "ip" else "domains"
+    if not subject.results:
+        return f"none of the lists checks {what}, so nothing can be said"
+    reasons = ", ".join(sorted({r.reason or SKIPPED for r in subject.results}))
+    return f"every list that checks {what} skipped it ({reasons}), so nothing can be said"

@@ -128,8 +128,8 @@ def spf_findings(
     # no record can be worked out for these: the includes must be flattened or fixed by hand
     fixable = [f for f in out if f.indicator not in ("spf-dns-error", "spf-too-many-lookups",
                                                       "spf-include-loop", "spf-syntax")]
-    if (fixable and audit.record is not None) or failing:
-        publish = suggested(audit, mx, ips, drop)
+    publish = suggested(audit, mx, ips, drop)
+    if ((fixable and audit.record is not None) or failing) and publish != audit.record:
         for finding in fixable:
             finding.details.setdefault("publish", f'{domain}. IN TXT "{publish}"')
     return out

@@ -131,7 +131,27 @@ def _entry(entry: dict[str, Any], where: str) -> ListSpec:
         changes["bitmask"] = _bits(entry["bitmask"], f"{where}: bitmask")
     if changes.get("informational"):
         changes.setdefault("severity", Severity.INFO)
-    return replace(base, **changes)
+    spec = replace(base, **changes)
+    listed, unlisted = spec.test_listed, spec.test_unlisted
+    return replace(
+        spec,
+        test_listed=_test_point(spec.kind, listed, f"{where}: test_listed") if listed else "",
+        test_unlisted=_test_point(spec.kind, unlisted, f"{where}: test_unlisted")
+        if unlisted else "",
+    )  # fmt: skip
+
+
+def _test_point(kind: str, value: str, where: str) -> str:
+    """An ip list's test point is an IPv4 address; a domain list's, a name under the zone."""
+    if kind == "ip":
+        try:
+            return str(ipaddress.IPv4Address(value.strip()))
+        except ValueError:
+            raise ListFileError(f"{where}: {value[:60]!r} is not an IPv4 address") from None
+    try:
+        return normalize_domain(value, what="a domain name")
+    except TargetError as exc:
+        raise ListFileError(f"{where}: {exc}") from None
 
 
 def _string(value: Any, where: str) -> str:

@@ -193,7 +193,9 @@ def render_domain(report: DomainReport, console: Console, *, verbose: bool = Fal
         console.print(line)
     console.print()
     findings(console, report.findings, verbose)
-    fixes(console, [f for f in report.findings if f.severity >= Severity.LOW])
+    # a failed lookup is fixed at the resolver, not by publishing records
+    fixable = [f for f in report.findings if not f.indicator.endswith("-dns-error")]
+    fixes(console, [f for f in fixable if f.severity >= Severity.LOW])
 
 
 def _key(key: Key) -> str:

@@ -291,9 +291,44 @@ class Incremental(Protocol):
     def receive(self, query: Query, answer: Answer) -> None: ...
 
 
+class FairQueue:
+    """Queries taken in turn from each bucket (block list), first in first out within one.
+
+    The rate limit is per bucket and a worker waits for its query's slot, so a plain FIFO
+    holding one list's 1,000 queries ahead of the others would keep every worker waiting on
+    that one list: 20 lists at 50 queries/s would get 50/s in all, not 50/s each.
+    """
+
+    def __init__(self, queries: list[Query] | None = None) -> None:
+        self._queues: dict[str, collections.deque[Query]] = {}
+        self._turns: collections.deque[str] = collections.deque()
+        self.extend(queries or [])
+
+    def extend(self, queries: list[Query]) -> None:
+        for query in queries:
+            queue = self._queues.get(query.bucket)
+            if queue is None:
+                queue = self._queues[query.bucket] = collections.deque()
+                self._turns.append(query.bucket)
+            queue.append(query)
+
+    def popleft(self) -> Query:
+        bucket = self._turns.popleft()
+        queue = self._queues[bucket]
+        query = queue.popleft()
+        if queue:
+            self._turns.append(bucket)
+        else:
+            del self._queues[bucket]
+        return query
+
+    def __bool__(self) -> bool:
+        return bool(self._turns)
+
+
 async def drive_incremental(resolver: Resolver, core: Incremental, workers: int = 64) -> None:
     """Feed ``core`` every answer as it arrives, asking what it needs next each time."""
-    todo: collections.deque[Query] = collections.deque(core.next_queries())
+    todo = FairQueue(core.next_queries())
     wake = asyncio.Event()
     busy = 0
 
