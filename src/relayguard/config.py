@@ -212,7 +212,8 @@ class WatchSettings:
         "'end' (only new lines). Later runs go on where the last one stopped.",
     )
     state_dir: str = _doc(
-        "/var/lib/relayguard", "Where watch keeps its state (detectors, log position)."
+        "/var/lib/relayguard-watch",
+        "Where watch keeps its state (detectors, log position); not the policy server's.",
     )
     interval: int = _doc(10, "Seconds between samples of the queue, connections and MTA.")
     mta: str = _doc("postfix", "The MTA whose queue is sampled: 'postfix' or 'exim'.")

@@ -92,6 +92,15 @@ def test_contain_holds_exactly_that_users_mail_and_release_undoes_it(
     assert "already contained" in again.out
     assert "hold 0 queued message(s)" in again.out and "3 already held" in again.out
 
+    dry_release = relayguard("contain", ALICE, *common, "--release")
+    assert dry_release.code == 0, dry_release.err
+    lines = dry_release.out.splitlines()
+    assert lines[0] == f"{ALICE}: would be released in {store}"
+    assert lines[1].startswith("would release 3 held message(s): ")
+    assert sorted(lines[1].split(": ")[1].split()) == alice_ids
+    assert lines[2:] == ["", "Nothing was changed: run again with --apply."]
+    assert all(queue_by_id(lab)[q]["queue_name"] == "hold" for q in alice_ids)
+
     released = relayguard("contain", ALICE, *common, "--release", "--apply")
     assert released.code == 0, released.err
     assert f"{ALICE}: released" in released.out

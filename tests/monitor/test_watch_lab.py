@@ -88,12 +88,19 @@ webhook_timeout = 2.0
         threading.Thread(target=self._read, daemon=True).start()
         assert self.proc.stderr is not None
         started = self.proc.stderr.readline()
-        assert '"event": "watching"' in started, started + self.proc.stderr.read()
+        assert '"event":"watching"' in started, started + self.proc.stderr.read()
+        self.log: list[str] = []  # stderr after the start-up line (drained: the pipe never fills)
+        threading.Thread(target=self._read_log, daemon=True).start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.alerts.put(json.loads(line))
+
+    def _read_log(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.log.append(line)
 
     def wait_alert(self, match: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
         deadline = time.monotonic() + WAIT
@@ -101,7 +108,7 @@ webhook_timeout = 2.0
             try:
                 alert = self.alerts.get(timeout=1.0)
             except queue.Empty:
-                assert self.proc.poll() is None, self.proc.stderr.read()  # type: ignore[union-attr]
+                assert self.proc.poll() is None, "".join(self.log)
                 continue
             if match(alert):
                 return alert

@@ -7,10 +7,24 @@ import time
 import click
 
 from relayguard.mitigate import postfix_queue
-from relayguard.mitigate.containment import check_account, runbook, select
-from relayguard.policy.config import DEFAULT_STORE
+from relayguard.mitigate.containment import check_account, runbook, select, shown_store
+from relayguard.policy.config import DEFAULT_STORE, load_config
 from relayguard.policy.stores import open_store
 from relayguard.report.sanitize import clean
+
+NOTHING_CHANGED = "Nothing was changed: run again with --apply."
+
+
+def store_to_use(store_spec: str | None, config_path: str | None) -> tuple[str, list[str]]:
+    """The store spec (--store, else the config's [policy] store, else the policy server's
+    default), and the options that name it again in the printed release command."""
+    if store_spec is not None:
+        if store_spec == DEFAULT_STORE:
+            return store_spec, []
+        return store_spec, ["--store", shown_store(store_spec)]
+    if config_path is not None:
+        return load_config(config_path).store, ["--config", config_path]
+    return DEFAULT_STORE, []
 
 
 @click.command("contain")
@@ -18,12 +32,17 @@ from relayguard.report.sanitize import clean
 @click.option("--apply", "apply_", is_flag=True, help="Do it (without: only say what it would do).")
 @click.option("--release", is_flag=True, help="Undo: release the account and its held mail.")
 @click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="The TOML config of relayguard policy serve: its [policy] store is used.",
+)
+@click.option(
     "--store",
     "store_spec",
-    default=DEFAULT_STORE,
-    show_default=True,
     metavar="SPEC",
-    help="The policy store relayguard policy reads (sqlite:PATH).",
+    help="The policy store relayguard policy reads: sqlite:PATH or redis://[:PASSWORD@]HOST"
+    f"[:PORT][/DB] (overrides --config; default: {DEFAULT_STORE}).",
 )
 @click.option("--postfix-config", metavar="DIR", help="Postfix config directory (postqueue -c).")
 @click.option("--reason", default="contained by relayguard contain", show_default=True)
@@ -39,7 +58,8 @@ def contain(
     account: str,
     apply_: bool,
     release: bool,
-    store_spec: str,
+    config_path: str | None,
+    store_spec: str | None,
     postfix_config: str | None,
     reason: str,
     log_path: str,
@@ -51,32 +71,34 @@ def contain(
     """
     account = check_account(account)
     reason = clean(reason, 200)
+    spec, store_options = store_to_use(store_spec, config_path)
+    shown = shown_store(spec)
     messages = postfix_queue.list_queue(postfix_config)
     logins = postfix_queue.logins_of(postfix_config, [m.queue_id for m in messages])
     sel = select(account, messages, logins)
     would = "" if apply_ else "would "
-    store = open_store(store_spec) if apply_ else None
+    store = open_store(spec) if apply_ else None
     try:
         if release:
             if store is not None:
                 was = store.release(account)
-                click.echo(
-                    f"{account}: {'released' if was else 'was not contained'} in {store_spec}"
-                )
+                click.echo(f"{account}: {'released' if was else 'was not contained'} in {shown}")
             else:
-                click.echo(f"{account}: would be released in {store_spec}")
+                click.echo(f"{account}: would be released in {shown}")
             ids = [m.queue_id for m in sel.held]
             click.echo(f"{would}release {len(ids)} held message(s): {' '.join(ids) or '-'}")
             if store is not None:
                 postfix_queue.postsuper(postfix_config, "-H", ids)
+            else:
+                click.echo("")
+                click.echo(NOTHING_CHANGED)
             return
         if store is not None:
             new = store.contain(account, reason, time.time())
-            click.echo(f"{account}: {'contained' if new else 'already contained'} in {store_spec}")
+            click.echo(f"{account}: {'contained' if new else 'already contained'} in {shown}")
         else:
-            click.echo(
-                f"{account}: would be contained in {store_spec} (relayguard policy HOLDs its mail)"
-            )
+            held = "relayguard policy HOLDs its mail"
+            click.echo(f"{account}: would be contained in {shown} ({held})")
         ids = [m.queue_id for m in sel.to_hold]
         click.echo(
             f"{would}hold {len(ids)} queued message(s) ({sel.by_login} by SASL login, "
@@ -85,13 +107,14 @@ def contain(
         if store is not None:
             postfix_queue.postsuper(postfix_config, "-h", ids)
         click.echo("")
-        options = [] if store_spec == DEFAULT_STORE else ["--store", store_spec]
-        options += ["--postfix-config", postfix_config] if postfix_config else []
+        options = store_options + (["--postfix-config", postfix_config] if postfix_config else [])
         for line in runbook(account, log_path, options):
             click.echo(clean(line, 1000))
+        if shown != spec and store_spec is not None:
+            click.echo("  (with the store's password in RELAYGUARD_REDIS_PASSWORD)")
         if store is None:
             click.echo("")
-            click.echo("Nothing was changed: run again with --apply.")
+            click.echo(NOTHING_CHANGED)
     finally:
         if store is not None:
             store.close()

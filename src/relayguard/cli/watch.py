@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
 import threading
 from dataclasses import replace
 from typing import Any
@@ -12,8 +11,8 @@ from typing import Any
 import click
 
 from relayguard import config as config_mod
-from relayguard.config import Config
-from relayguard.findings import VERDICT_EXIT, ExitCode, verdict_for
+from relayguard.config import Config, WatchSettings
+from relayguard.findings import ExitCode
 from relayguard.logs.follow import FileFollower, Position
 from relayguard.logs.journal import JournalFollower, valid_cursor
 from relayguard.monitor import report
@@ -26,6 +25,7 @@ from relayguard.monitor.sinks import (
     SyslogSink,
     WebhookSink,
     Worker,
+    emit_event,
 )
 from relayguard.monitor.state import StateDir
 from relayguard.monitor.watcher import Source, Watcher
@@ -66,7 +66,8 @@ def watch(
     """Watch the mail server live: log detectors, queue, outbound SMTP, MTA load; alert.
 
     With --once it is a check (Nagios/Icinga, cron): it reads the log from where the last run
-    stopped, samples once, prints the snapshot and exits 0/1/2 (clean/suspicious/abused).
+    stopped, samples once, prints the snapshot and exits 0/1/2 (clean/suspicious/abused), or 3
+    when a sampler failed and nothing worse was found.
     """
     if as_json and not once:
         raise click.UsageError("--json needs --once (the daemon prints alerts as JSON lines)")
@@ -88,7 +89,7 @@ def watch(
     try:
         loaded = state.load(cfg)
         notes = list(loaded.notes)
-        source = _source(cfg, loaded.watch, notes)
+        source = _source(cfg, loaded.watch, notes, follow=not once)
         collector = None
         if w.metrics_listen and not once:
             collector = WatchCollector()
@@ -126,7 +127,8 @@ def _settings(cfg: Config, **overrides: Any) -> Config:
     return cfg
 
 
-def _source(cfg: Config, saved: dict[str, Any], notes: list[str]) -> Source:
+def _source(cfg: Config, saved: dict[str, Any], notes: list[str], *, follow: bool) -> Source:
+    """The log source; ``follow=False`` (--once): the journal is read to its end, not followed."""
     w = cfg.watch
     log = saved.get("log") if isinstance(saved.get("log"), dict) else {}
     assert isinstance(log, dict)
@@ -137,7 +139,7 @@ def _source(cfg: Config, saved: dict[str, Any], notes: list[str]) -> Source:
     at_end = w.start_at == "end"
     if w.source == "journal":
         cursor = valid_cursor(position.get("cursor")) if isinstance(position, dict) else None
-        return JournalFollower(w.journal_units, cursor, start_at_end=at_end)
+        return JournalFollower(w.journal_units, cursor, start_at_end=at_end, follow=follow)
     pos = Position.from_json(position)
     if position is not None and pos is None:
         notes.append("the saved log position was damaged: starting afresh in the log")
@@ -167,12 +169,11 @@ def _once(watcher: Watcher, as_json: bool, *, restored: bool, notes: list[str]) 
     watcher.evaluate(force=True)
     watcher.save()
     doc = report.document(watcher, restored=restored, notes=notes)
-    verdict = verdict_for(watcher.findings)
     if as_json:
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
     else:
         _print_summary(doc)
-    return int(VERDICT_EXIT[verdict])
+    return int(doc["exit_code"])
 
 
 def _print_summary(doc: dict[str, Any]) -> None:
@@ -188,7 +189,13 @@ def _print_summary(doc: dict[str, Any]) -> None:
             click.echo(f"queue   {q['total']} ({parts})")
     e = doc["egress"]
     if e is not None:
-        click.echo(f"egress  {e['connections']} outbound SMTP connection(s)")
+        if e["error"]:
+            click.echo(f"egress  error: {clean(e['error'], 300)}")
+        else:
+            click.echo(f"egress  {e['connections']} outbound SMTP connection(s)")
+    m = doc["mta"]
+    if m is not None and m["error"]:
+        click.echo(f"mta     error: {clean(m['error'], 300)}")
     for f in doc["findings"]:
         subject = clean(f"{f['subject']['kind']}:{f['subject']['value']}", 120)
         click.echo(f"  {f['severity']:<8} {f['indicator']:<22} {subject}  {clean(f['title'], 300)}")
@@ -202,12 +209,16 @@ def _daemon(watcher: Watcher) -> None:
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        print(
-            json.dumps({"event": "watching", "log": watcher.w.log, "source": watcher.w.source}),
-            file=sys.stderr,
-            flush=True,
-        )
+        emit_event(watching_event(watcher.w))
         watcher.run(stop)
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def watching_event(w: WatchSettings) -> dict[str, object]:
+    """The daemon's start-up line: what it reads."""
+    if w.source == "journal":
+        units = list(w.journal_units)
+        return {"event": "watching", "log": "journal", "source": "journal", "units": units}
+    return {"event": "watching", "log": w.log, "source": "file"}

@@ -13,6 +13,7 @@ import re
 import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
 
 from relayguard.errors import InputError
 
@@ -115,3 +116,19 @@ def runbook(account: str, log: str, options: Sequence[str] = ()) -> list[str]:
         "Then release it (mail held in the queue is released too):",
         f"  relayguard contain {a} --release --apply{extra}",
     ]
+
+
+def shown_store(spec: str) -> str:
+    """``spec`` as it may be printed: a Redis URL without its password (the store reads it
+    from ``RELAYGUARD_REDIS_PASSWORD`` when the URL has none)."""
+    try:
+        parts = urlsplit(spec)
+        has_password = parts.password is not None
+    except ValueError:
+        return spec
+    if parts.scheme not in ("redis", "rediss") or not has_password:
+        return spec
+    user = parts.username
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{user}@{host}" if user else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

@@ -188,7 +188,8 @@ def queue_findings(
     if sample.error is not None or waiting <= threshold:
         return []
     parts = ", ".join(f"{q} {n}" for q, n in sorted(sample.by_queue.items()) if n)
-    age = sample.oldest_age(now)
+    exact_age = sample.oldest_age(now)
+    age = None if exact_age is None else round(exact_age)  # one figure for title and details
     top = sample.top_senders()
     title = f"mail queue: {waiting} messages waiting ({parts})"
     if age is not None:
@@ -209,15 +210,15 @@ def queue_findings(
                 "source": "queue",
                 "threshold": threshold,
                 "by_queue": dict(sorted(sample.by_queue.items())),
-                "oldest_age_seconds": None if age is None else round(age),
+                "oldest_age_seconds": age,
                 "top_senders": [{"value": s, "count": c} for s, c in top],
             },
         )
     ]
 
 
-def _duration(seconds: float) -> str:
-    s = int(seconds)
+def _duration(seconds: int) -> str:
+    s = seconds
     if s < 120:
         return f"{s}s"
     if s < 7200:

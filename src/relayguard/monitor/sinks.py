@@ -3,7 +3,9 @@
 Every sink runs in its own :class:`Worker` thread behind a bounded queue, so a slow or dead
 receiver never blocks the watcher: :meth:`Worker.submit` never waits (when the queue is full
 the oldest alert is dropped and counted). The webhook retries a failed POST with exponential
-backoff; a retry waits on an event, so closing the worker cuts the wait short.
+backoff; a retry waits on an event, so closing the worker cuts the wait short. Every failed
+attempt, and the final give-up, is one JSON line on stderr with the reason
+(:func:`emit_event`, the daemon's structured log).
 
 Nothing from the log reaches a shell: sendmail gets its recipients as arguments from the
 config only, and the message on stdin, built by :mod:`email` from cleaned text.
@@ -11,6 +13,7 @@ config only, and the message on stdin, built by :mod:`email` from cleaned text.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -30,8 +33,25 @@ from relayguard.report.sanitize import clean
 
 QUEUE_SIZE = 1000
 MAX_BACKOFF = 30.0
+MAX_REASON = 300
 _SYSLOG_LEVEL = {"critical": 2, "high": 3, "medium": 4, "low": 5, "info": 6}
 _LOG_MAIL = 2 << 3
+
+
+_emit_lock = threading.Lock()
+
+
+def emit_event(event: dict[str, object], stream: IO[str] | None = None) -> None:
+    """One JSON line (``ts`` first) on ``stream`` (stderr): the daemon's structured log.
+
+    Callers bound and clean the text they put in; ``json.dumps`` escapes the rest (ASCII only,
+    so nothing in a line can reach the terminal as a control character).
+    """
+    line = json.dumps({"ts": round(time.time(), 3), **event}, separators=(",", ":"))
+    with _emit_lock:  # one line per write, whatever the threads
+        out = stream or sys.stderr
+        out.write(line + "\n")
+        out.flush()
 
 
 class SinkError(Exception):
@@ -157,9 +177,17 @@ class SendmailSink(Sink):
 class Worker:
     """One sink behind a bounded queue, in a daemon thread."""
 
-    def __init__(self, sink: Sink, retries: int = 0, maxsize: int = QUEUE_SIZE) -> None:
+    def __init__(
+        self,
+        sink: Sink,
+        retries: int = 0,
+        maxsize: int = QUEUE_SIZE,
+        *,
+        events: IO[str] | None = None,
+    ) -> None:
         self.sink = sink
         self.retries = retries
+        self.events = events  # where failures are logged; None: stderr
         self.sent = 0
         self.failed = 0
         self.dropped = 0
@@ -196,19 +224,50 @@ class Worker:
 
     def _deliver(self, alert: Alert) -> None:
         delay = 1.0
-        for attempt in range(self.retries + 1):
+        attempts = self.retries + 1
+        f = alert.finding
+        about = {
+            "sink": self.sink.name,
+            "indicator": f.indicator,
+            "subject": clean(f"{f.subject.kind}:{f.subject.value}", 200),
+        }
+        for attempt in range(1, attempts + 1):
             try:
                 self.sink.send(alert)
                 self.sent += 1
                 return
             except SinkError as exc:
-                self.last_error = str(exc)
+                self.last_error = clean(str(exc), MAX_REASON)
             except Exception as exc:  # a sink bug must not kill the thread
-                self.last_error = f"{type(exc).__name__}: {clean(str(exc), 200)}"
-            if attempt < self.retries and self._stop.wait(delay):
+                self.last_error = clean(f"{type(exc).__name__}: {exc}", MAX_REASON)
+            if attempt == attempts:
                 break
+            self._emit(
+                {
+                    "event": "alert_delivery_failed",
+                    **about,
+                    "attempt": attempt,
+                    "attempts": attempts,
+                    "retry_in": delay,
+                    "error": self.last_error,
+                }
+            )
+            if self._stop.wait(delay):
+                break  # closing: give up now
             delay = min(MAX_BACKOFF, delay * 2)
         self.failed += 1
+        self._emit(
+            {
+                "event": "alert_undelivered",
+                **about,
+                "attempts": attempt,
+                "error": self.last_error,
+            }
+        )
+
+    def _emit(self, event: dict[str, object]) -> None:
+        with contextlib.suppress(OSError, ValueError):  # a broken stderr must not stop deliveries
+            emit_event(event, self.events)
 
     def close(self, timeout: float = 2.0) -> None:
         """Deliver what is queued for up to ``timeout`` seconds, then give up on the rest."""

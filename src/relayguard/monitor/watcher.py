@@ -6,8 +6,10 @@ analyze`` uses; every ``interval`` seconds sample the queue, the outbound connec
 MTA processes; after new lines or a sample, ask the analyzer for its findings so far (at most
 every :data:`EVALUATE_EVERY` seconds, and never more than a tenth of the time: asking costs
 in proportion to what the detectors track), turn new findings into alerts, publish metrics;
-every :data:`SAVE_EVERY` seconds, and when stopping, save the state. Alert delivery and the
-metrics server run in their own threads and never hold this one up.
+publish the metrics at least every :data:`METRICS_EVERY` seconds anyway (alert delivery
+counters move while the log is quiet, with or without sampling); every :data:`SAVE_EVERY`
+seconds, and when stopping, save the state. Alert delivery and the metrics server run in their
+own threads and never hold this one up.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from relayguard.monitor.sinks import AlertRouter
 from relayguard.monitor.state import StateDir
 
 EVALUATE_EVERY = 1.0
+METRICS_EVERY = 5.0
 SAVE_EVERY = 60.0
 IDLE_WAIT = 0.2
 QUEUE_TIMEOUT = 60.0
@@ -74,6 +77,7 @@ class Watcher:
         collector: WatchCollector | None = None,
         sample: bool = True,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         host: str | None = None,
     ) -> None:
         saved = saved or {}
@@ -86,6 +90,7 @@ class Watcher:
         self.collector = collector
         self.sampling = sample
         self.clock = clock
+        self.monotonic = monotonic
         self.host = host or local_host()
         self.stats = ReaderStats()
         now = clock()
@@ -114,6 +119,8 @@ class Watcher:
         self._eval_cost = 0.0
         self._last_eval = 0.0
         self._last_save = now
+        self._next_sample = float("-inf")
+        self._published = float("-inf")  # monotonic time of the last metrics publication
 
     # -- the steps ---------------------------------------------------------------------------
     def read_batch(self) -> int:
@@ -137,7 +144,7 @@ class Watcher:
 
     def sample(self) -> None:
         now = self.clock()
-        started = time.monotonic()
+        started = self.monotonic()
         s = Samples(taken=now)
         w = self.w
         s.queue = queue.sample_queue(w.mta, w.postfix_config or None, now, QUEUE_TIMEOUT)
@@ -165,13 +172,13 @@ class Watcher:
             if part is not None and part.error is not None:
                 errors = self.metrics.sample_errors
                 errors[name] = errors.get(name, 0) + 1
-        s.seconds = time.monotonic() - started
+        s.seconds = self.monotonic() - started
         self.samples = s
         self._dirty = True
 
     def evaluate(self, force: bool = False) -> list[Alert]:
         """Findings so far -> alerts and metrics; returns the alerts raised now."""
-        started = time.monotonic()
+        started = self.monotonic()
         if not force:
             gap = max(EVALUATE_EVERY, 10 * self._eval_cost)
             if not self._dirty or started - self._last_eval < gap:
@@ -195,7 +202,7 @@ class Watcher:
         del self.alerts[:-1000]
         self._publish_metrics(now)
         self._dirty = False
-        self._last_eval = time.monotonic()
+        self._last_eval = self.monotonic()
         self._eval_cost = self._last_eval - started
         return raised
 
@@ -237,6 +244,7 @@ class Watcher:
                 new.deliveries_by_sink[(name, "failed")] = w.failed
                 new.deliveries_by_sink[(name, "dropped")] = w.dropped
         self.metrics = new
+        self._published = self.monotonic()
         if self.collector is not None:
             self.collector.state = new  # one reference swap: the scrape thread sees all or none
 
@@ -259,26 +267,31 @@ class Watcher:
     def catch_up(self, limit: float | None = None) -> int:
         """Read until the log has nothing more (or ``limit`` seconds passed)."""
         total = 0
-        deadline = None if limit is None else time.monotonic() + limit
+        deadline = None if limit is None else self.monotonic() + limit
         while True:
             n = self.read_batch()
             total += n
-            if n == 0 or (deadline is not None and time.monotonic() > deadline):
+            if n == 0 or (deadline is not None and self.monotonic() > deadline):
                 return total
 
+    def tick(self) -> int:
+        """One turn of the daemon's loop; returns how many lines were read."""
+        n = self.read_batch()
+        mono = self.monotonic()
+        if self.sampling and mono >= self._next_sample:
+            self.sample()
+            self._next_sample = mono + self.w.interval
+        self.evaluate()
+        if self.monotonic() - self._published >= METRICS_EVERY:
+            self._publish_metrics(self.clock())
+        if self.clock() - self._last_save >= SAVE_EVERY:
+            self.save()
+        return n
+
     def run(self, stop: threading.Event) -> None:
-        next_sample = 0.0
         try:
             while not stop.is_set():
-                n = self.read_batch()
-                mono = time.monotonic()
-                if self.sampling and mono >= next_sample:
-                    self.sample()
-                    next_sample = mono + self.w.interval
-                self.evaluate()
-                if self.clock() - self._last_save >= SAVE_EVERY:
-                    self.save()
-                if n == 0:
+                if self.tick() == 0:
                     stop.wait(IDLE_WAIT)
         finally:
             self.evaluate(force=True)
