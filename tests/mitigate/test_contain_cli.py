@@ -209,3 +209,37 @@ def test_a_redis_store_that_is_down_changes_nothing(
     assert run.err.startswith("relayguard: error: redis: ConnectionError: ")
     assert run.err.count("\n") == 1 and PASSWORD not in run.err
     assert postfix.postsuper() == []
+
+
+def test_the_store_is_contained_even_when_the_queue_cannot_be_read(
+    relayguard: Any, postfix: FakePostfix, tmp_path: Path
+) -> None:
+    """New mail is stopped first; a broken postqueue costs the queue step only, and says so."""
+    (tmp_path / "sbin" / "postqueue").write_text(
+        "#!/bin/sh\necho 'postqueue: fatal: open /etc/postfix/main.cf: No such file' >&2\nexit 69\n"
+    )
+    store = f"sqlite:{tmp_path / 'policy.sqlite'}"
+    why = "postqueue exited 69: postqueue: fatal: open /etc/postfix/main.cf: No such file"
+
+    dry = relayguard("contain", ALICE, "--store", store)
+    assert dry.code == 3
+    assert dry.out.splitlines()[:2] == [
+        f"{ALICE}: would be contained in {store} (relayguard policy HOLDs its mail)",
+        f"queue: {why}: its queued mail was not held",
+    ]
+    assert dry.out.splitlines()[-1] == "Nothing was changed: run again with --apply."
+    assert dry.err == f"relayguard: error: the account's queued mail was not held: {why}\n"
+
+    done = relayguard("contain", ALICE, "--store", store, "--apply")
+    assert done.code == 3
+    assert done.out.splitlines()[0] == f"{ALICE}: contained in {store}"
+    assert contained(store) == [ALICE]
+    assert postfix.postsuper() == []
+
+    back = relayguard("contain", ALICE, "--store", store, "--release", "--apply")
+    assert back.code == 3
+    assert back.out.splitlines() == [
+        f"{ALICE}: released in {store}",
+        f"queue: {why}: its queued mail was not released",
+    ]
+    assert contained(store) == []

@@ -8,6 +8,7 @@ import click
 
 from relayguard.mitigate import postfix_queue
 from relayguard.mitigate.containment import check_account, runbook, select, shown_store
+from relayguard.mitigate.postfix_queue import QueueCommandError
 from relayguard.policy.config import DEFAULT_STORE, load_config
 from relayguard.policy.stores import open_store
 from relayguard.report.sanitize import clean
@@ -73,48 +74,65 @@ def contain(
     reason = clean(reason, 200)
     spec, store_options = store_to_use(store_spec, config_path)
     shown = shown_store(spec)
-    messages = postfix_queue.list_queue(postfix_config)
-    logins = postfix_queue.logins_of(postfix_config, [m.queue_id for m in messages])
-    sel = select(account, messages, logins)
     would = "" if apply_ else "would "
     store = open_store(spec) if apply_ else None
     try:
-        if release:
-            if store is not None:
-                was = store.release(account)
-                click.echo(f"{account}: {'released' if was else 'was not contained'} in {shown}")
-            else:
-                click.echo(f"{account}: would be released in {shown}")
-            ids = [m.queue_id for m in sel.held]
-            click.echo(f"{would}release {len(ids)} held message(s): {' '.join(ids) or '-'}")
-            if store is not None:
-                postfix_queue.postsuper(postfix_config, "-H", ids)
-            else:
-                click.echo("")
-                click.echo(NOTHING_CHANGED)
-            return
-        if store is not None:
+        # The store first: it stops new mail, and must not depend on the queue being readable.
+        if store is None:
+            done = "released" if release else "contained"
+            after = "" if release else " (relayguard policy HOLDs its mail)"
+            click.echo(f"{account}: would be {done} in {shown}{after}")
+        elif release:
+            was = store.release(account)
+            click.echo(f"{account}: {'released' if was else 'was not contained'} in {shown}")
+        else:
             new = store.contain(account, reason, time.time())
             click.echo(f"{account}: {'contained' if new else 'already contained'} in {shown}")
-        else:
-            held = "relayguard policy HOLDs its mail"
-            click.echo(f"{account}: would be contained in {shown} ({held})")
-        ids = [m.queue_id for m in sel.to_hold]
-        click.echo(
-            f"{would}hold {len(ids)} queued message(s) ({sel.by_login} by SASL login, "
-            f"{sel.by_sender} by sender; {len(sel.held)} already held): {' '.join(ids) or '-'}"
-        )
-        if store is not None:
-            postfix_queue.postsuper(postfix_config, "-h", ids)
-        click.echo("")
-        options = store_options + (["--postfix-config", postfix_config] if postfix_config else [])
-        for line in runbook(account, log_path, options):
-            click.echo(clean(line, 1000))
-        if shown != spec and store_spec is not None:
-            click.echo("  (with the store's password in RELAYGUARD_REDIS_PASSWORD)")
+        queue_error = _queue_step(account, release, apply_, would, postfix_config)
+        if not release:
+            click.echo("")
+            options = store_options + (
+                ["--postfix-config", postfix_config] if postfix_config else []
+            )
+            for line in runbook(account, log_path, options):
+                click.echo(clean(line, 1000))
+            if shown != spec and store_spec is not None:
+                click.echo("  (with the store's password in RELAYGUARD_REDIS_PASSWORD)")
         if store is None:
             click.echo("")
             click.echo(NOTHING_CHANGED)
     finally:
         if store is not None:
             store.close()
+    if queue_error is not None:
+        raise QueueCommandError(queue_error)
+
+
+def _queue_step(
+    account: str, release: bool, apply_: bool, would: str, postfix_config: str | None
+) -> str | None:
+    """Hold (or release) the account's queued mail; the reason when the queue could not be
+    read or changed (the store step is done by then and stays done)."""
+    try:
+        messages = postfix_queue.list_queue(postfix_config)
+        logins = postfix_queue.logins_of(postfix_config, [m.queue_id for m in messages])
+        sel = select(account, messages, logins)
+        if release:
+            ids = [m.queue_id for m in sel.held]
+            click.echo(f"{would}release {len(ids)} held message(s): {' '.join(ids) or '-'}")
+            if apply_:
+                postfix_queue.postsuper(postfix_config, "-H", ids)
+        else:
+            ids = [m.queue_id for m in sel.to_hold]
+            click.echo(
+                f"{would}hold {len(ids)} queued message(s) ({sel.by_login} by SASL login, "
+                f"{sel.by_sender} by sender; {len(sel.held)} already held): "
+                f"{' '.join(ids) or '-'}"
+            )
+            if apply_:
+                postfix_queue.postsuper(postfix_config, "-h", ids)
+    except QueueCommandError as exc:
+        what = "released" if release else "held"
+        click.echo(f"queue: {exc}: its queued mail was not {what}")
+        return f"the account's queued mail was not {what}: {exc}"
+    return None
