@@ -127,3 +127,46 @@ def test_cli_refuses_a_local_domain_that_is_no_name(relayguard: Any) -> None:
         assert run.code == 3
         message = "--local-domain: not a domain name: 'ex ample.org'"
         assert run.err.strip() == f"relayguard: error: {message}"
+
+
+_RULE = '[[policy.rules]]\nkey = "sasl_username"\ncount = "messages"\naction = "DEFER"\n'
+
+
+@pytest.mark.parametrize(
+    ("policy", "message"),
+    [
+        (_RULE + 'windows = ["0/hour"]\n',
+         "rule 1: bad window '0/hour': expected COUNT/PERIOD [burst N], e.g. '100/hour' or "
+         "'1000/day'"),
+        (_RULE.replace('"DEFER"', '"OK"') + 'windows = ["1/hour"]\n',
+         "rule 1: bad action 'OK'; use DEFER, REJECT, HOLD, WARN or CONTAIN"),
+        (_RULE.replace('"messages"', '"bogus"') + 'windows = ["1/hour"]\n',
+         "rule 1: unknown counted thing 'bogus'; use messages, recipients, external_domains, "
+         "bytes"),
+        (_RULE + 'windows = ["1/hour"]\ncolour = "red"\n', "rule 1: unknown field 'colour'"),
+        ('fail_mode = "maybe"\n', "policy.fail_mode must be 'open' or 'closed'"),
+        ("store_timeout = -1\n", "policy.store_timeout must be a number above 0"),
+        ("listen = 5\n", "policy.listen must be a string"),
+        ('lissen = "127.0.0.1:1"\n', "policy: unknown setting 'lissen'"),
+        ((_RULE + 'windows = ["1/hour"]\nname = "a"\n') * 2,
+         "rule 2 ('a'): duplicate rule name 'a'"),
+        (_RULE + 'windows = ["500MB/day"]\n',
+         "rule 1: bad window '500MB/day': byte units (MB) only for count = 'bytes'"),
+    ],
+)  # fmt: skip
+def test_config_check_validates_the_policy_table(
+    relayguard: Any, tmp_path: Path, policy: str, message: str
+) -> None:
+    p = tmp_path / "relayguard.toml"
+    head, _, rules = policy.partition("[[policy.rules]]")
+    text = "[policy]\n" + head + ("[[policy.rules]]" + rules if rules else "")
+    p.write_text(text, encoding="utf-8")
+    run = relayguard("config", "check", str(p))
+    assert (run.code, run.out, run.err) == (3, "", f"relayguard: error: {message}\n")
+
+
+def test_config_check_accepts_a_good_policy_table(relayguard: Any, tmp_path: Path) -> None:
+    p = tmp_path / "relayguard.toml"
+    p.write_text('[policy]\nstore = "memory:"\n' + _RULE + 'windows = "1/hour"\n')
+    run = relayguard("config", "check", str(p))
+    assert (run.code, run.out) == (0, f"{p}: ok\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,8 @@ from relayguard.policy.stores import MemoryStore, StoreError, open_store
 from relayguard.policy.stores.base import Check
 from relayguard.policy.stores.redis import RedisStore, redis_options
 from tests.policy.redis_server import PASSWORD, RedisServer
+from tests.policy.serve import free_port
+from tests.policy.test_server import EXPECTED_REPLIES, EXPECTED_STATES, refunds_across_stages
 
 T0 = 1_700_000_000.0
 WINDOW_SETS = [
@@ -98,13 +101,47 @@ def test_several_clients_share_one_limit_exactly(redis_server: RedisServer) -> N
     assert sum(counts) == 500
 
 
-def test_password_is_required_and_checked(redis_server: RedisServer) -> None:
+def test_password_is_required_and_checked(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a refused login is a configuration error (no retry fixes it), with where the password
+    # came from
+    monkeypatch.delenv("RELAYGUARD_REDIS_PASSWORD", raising=False)
     no_password = f"redis://127.0.0.1:{redis_server.port}/0"
-    with pytest.raises(StoreError, match=r"(?i)auth"):
+    with pytest.raises(ConfigError) as info:
         RedisStore(no_password).ping()
+    assert str(info.value).endswith(
+        "(give the password in the URL, redis://:PASSWORD@HOST, or in the environment "
+        "variable RELAYGUARD_REDIS_PASSWORD)"
+    )
+    monkeypatch.setenv("RELAYGUARD_REDIS_PASSWORD", "nope")
+    with pytest.raises(ConfigError) as info:
+        RedisStore(no_password).ping()
+    assert str(info.value) == (
+        "redis refused the login: invalid username-password pair or user is disabled. "
+        "(the password comes from the environment variable RELAYGUARD_REDIS_PASSWORD)"
+    )
     wrong = f"redis://:nope@127.0.0.1:{redis_server.port}/0"
-    with pytest.raises(StoreError, match=r"(?i)(invalid|wrong).*password|WRONGPASS"):
+    with pytest.raises(ConfigError, match=r"^redis refused the login: invalid username-password"):
         RedisStore(wrong).ping()
+    out_of_range = f"{redis_server.url.rpartition('/')[0]}/99"
+    with pytest.raises(ConfigError, match=r"^redis refused the store URL: .*DB index"):
+        RedisStore(out_of_range).ping()
+
+
+def test_unreachable_redis_is_a_store_error(redis_server: RedisServer) -> None:
+    port = free_port()
+    with pytest.raises(StoreError, match=f"^redis: ConnectionError: Error 111 connecting to "
+                       f"127.0.0.1:{port}. Connection refused.$"):  # fmt: skip
+        RedisStore(f"redis://:x@127.0.0.1:{port}/0").ping()
+
+
+def test_refusing_a_message_gives_back_its_earlier_stages(redis_server: RedisServer) -> None:
+    store = RedisStore(redis_server.url)
+    try:
+        assert refunds_across_stages(store) == (EXPECTED_REPLIES, EXPECTED_STATES)
+    finally:
+        store.close()
 
 
 def test_password_from_the_environment(
@@ -164,9 +201,11 @@ def test_bad_urls(url: str, message: str) -> None:
         redis_options(url, 1.0)
 
 
-def test_url_options() -> None:
+def test_url_options(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("")
     kwargs, prefix = redis_options(
-        "rediss://app:p%40ss@redis.example:6380/2?prefix=mx1:&ca=/etc/ca.pem&verify_host=no", 0.3
+        f"rediss://app:p%40ss@redis.example:6380/2?prefix=mx1:&ca={ca}&verify_host=no", 0.3
     )
     assert prefix == "mx1:"
     picked = {k: kwargs[k] for k in ("host", "port", "db", "username", "password", "ssl")}
@@ -178,5 +217,8 @@ def test_url_options() -> None:
         "password": "p@ss",
         "ssl": True,
     }
-    assert (kwargs["ssl_ca_certs"], kwargs["ssl_check_hostname"]) == ("/etc/ca.pem", False)
+    assert (kwargs["ssl_ca_certs"], kwargs["ssl_check_hostname"]) == (str(ca), False)
+    with pytest.raises(ConfigError) as info:
+        redis_options(f"rediss://h/0?ca={tmp_path / 'gone.pem'}&cert={ca}", 0.3)
+    assert str(info.value) == f"redis store URL: ca={tmp_path / 'gone.pem'}: no such CA file"
     assert (kwargs["socket_timeout"], kwargs["socket_connect_timeout"]) == (0.3, 0.3)

@@ -168,3 +168,57 @@ def test_sighup_reloads_rules_and_metrics_count_everything(tmp_path: Path) -> No
         {"event": "reloaded", "rules": 1, "ts": served.of("reloaded")[0]["ts"]}
     ]
     assert served.of("reload_failed")[0]["error"] == "rules must be a list of tables ([[rules]])"
+
+
+def test_redis_down_at_start_serves_in_the_fail_mode_until_it_comes_up(tmp_path: Path) -> None:
+    later = RedisServer()  # started on its port only once the policy server runs
+    config = write_config(
+        tmp_path / "p.toml",
+        later.url,
+        _rules("1/hour"),
+        fail_mode="closed",
+        store_retry=0.05,
+    )
+    try:
+        with serving(config) as served:
+            assert [e["event"] for e in served.events[:2]] == ["store_down", "listening"]
+            down = served.events[0]
+            assert (down["fail_mode"], down["error"].startswith("redis: ConnectionError: ")) == (
+                "closed",
+                True,
+            )
+            client = Client(served.port)
+            refused = "action=DEFER_IF_PERMIT 4.3.0 policy store unavailable"
+            assert client.ask(request("END-OF-MESSAGE", "amy", "a1")) == refused
+            later.start()
+            time.sleep(0.1)  # past store_retry: the next request tries the store again
+            assert client.ask(request("END-OF-MESSAGE", "amy", "a2")) == DUNNO
+            assert client.ask(request("END-OF-MESSAGE", "amy", "a3")) == DEFERRED
+            client.close()
+            assert len(served.of("store_up")) == 1
+    finally:
+        later.close()
+
+
+def test_a_refused_redis_password_stops_serve_with_a_hint(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    from tests.policy.serve import _CODE
+
+    wrong = f"redis://:not-the-password@127.0.0.1:{redis_server.port}/0"
+    config = write_config(tmp_path / "p.toml", wrong, _rules("1/hour"))
+    done = subprocess.run(
+        [sys.executable, "-c", _CODE, "policy", "serve", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (done.returncode, done.stdout) == (3, "")
+    assert done.stderr == (
+        "relayguard: error: redis refused the login: invalid username-password pair or user is "
+        "disabled. (the password is the one in the store URL, which wins over "
+        "RELAYGUARD_REDIS_PASSWORD)\n"
+    )

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import grp
+import os
+import socket
 import sqlite3
+import stat
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import pytest
 
-from relayguard.errors import ConfigError
+from relayguard.errors import ConfigError, InputError
 from relayguard.policy.config import PolicyConfig, parse_config, parse_listen
-from relayguard.policy.server import PolicyServer
+from relayguard.policy.server import PolicyServer, remove_stale_socket
 from relayguard.policy.stores import MemoryStore, SqliteStore, Store
 from relayguard.policy.stores.base import Check, Verdict
 
@@ -290,6 +294,23 @@ def test_parse_listen_refuses(listen: str) -> None:
         ({"fail_mode": "maybe"}, "policy.fail_mode must be 'open' or 'closed'"),
         ({"store_timeout": 0}, "policy.store_timeout must be a number above 0"),
         ({"colour": "red"}, "policy: unknown setting 'colour'"),
+        (
+            {"listen_mode": 438},
+            'policy.listen_mode must be octal permissions in a string, such as "0660", not 438',
+        ),
+        (
+            {"listen_mode": "0999"},
+            "policy.listen_mode must be octal permissions in a string, "
+            "such as \"0660\", not '0999'",
+        ),
+        (
+            {"store": "mysql://x"},
+            "bad store 'mysql://x': expected sqlite:PATH, redis://HOST[:PORT][/DB] or memory:",
+        ),
+        (
+            {"store": "rediss://127.0.0.1/0?ca=/nonexistent/ca.pem"},
+            "redis store URL: ca=/nonexistent/ca.pem: no such CA file",
+        ),
     ],
 )
 def test_parse_config_errors(policy: dict[str, object], message: str) -> None:
@@ -308,6 +329,101 @@ def test_parse_config_defaults() -> None:
     )
     assert (config.idle_timeout, config.max_connections, config.rules.rules) == (600.0, 1000, ())
     assert (config.store_retry, config.metrics_listen) == (1.0, "")
+    assert (config.listen_mode, config.listen_group) == (0o666, "")
+
+
+def _unix_config(path: Path, **settings: object) -> PolicyConfig:
+    policy = dict(RULES["policy"])  # type: ignore[call-overload]
+    policy.update(listen=f"unix:{path}", **settings)
+    return parse_config({"policy": policy})
+
+
+async def _ask_unix(path: Path, data: bytes) -> bytes:
+    reader, writer = await asyncio.open_unix_connection(str(path))
+    writer.write(data)
+    reply = await asyncio.wait_for(reader.readuntil(b"\n\n"), 5)
+    writer.close()
+    await writer.wait_closed()
+    return reply
+
+
+def test_unix_socket_mode_group_stale_socket_and_removal(tmp_path: Path) -> None:
+    path = tmp_path / "policy.sock"
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(str(path))
+    stale.close()  # a socket file nobody listens on: a server that crashed
+    group = grp.getgrgid(os.getgid()).gr_name
+
+    async def main() -> None:
+        old = os.umask(0o027)  # the unit's UMask
+        try:
+            server = PolicyServer(_unix_config(path), MemoryStore(), emit=lambda e: None)
+            await server.start()
+            assert stat.S_IMODE(path.stat().st_mode) == 0o666
+            assert server.address_text == f"unix:{path}"
+            assert await _ask_unix(path, _request("una", "U1")) == DUNNO
+            await server.close()
+            assert not path.exists()
+            config = _unix_config(path, listen_mode="0660", listen_group=group)
+            server = PolicyServer(config, MemoryStore(), emit=lambda e: None)
+            await server.start()
+            info = path.stat()
+            assert (stat.S_IMODE(info.st_mode), info.st_gid) == (0o660, os.getgid())
+            # a second server must not take the socket of a live one
+            second = PolicyServer(_unix_config(path), MemoryStore(), emit=lambda e: None)
+            with pytest.raises(InputError) as refused:
+                await second.start()
+            assert str(refused.value) == f"a server is already listening on {path}"
+            assert await _ask_unix(path, _request("una", "U2")) == DUNNO
+            await server.close()
+            assert not path.exists()
+        finally:
+            os.umask(old)
+
+    asyncio.run(main())
+
+
+def test_unknown_socket_group_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "policy.sock"
+
+    async def main() -> None:
+        config = _unix_config(path, listen_group="no-such-group-rg")
+        server = PolicyServer(config, MemoryStore(), emit=lambda e: None)
+        with pytest.raises(InputError) as info:
+            await server.start()
+        assert str(info.value) == "policy.listen_group: no group 'no-such-group-rg'"
+        assert not path.exists()  # not left behind
+
+    asyncio.run(main())
+
+
+def test_a_file_at_the_socket_path_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "data.txt"
+    path.write_text("precious\n")
+    with pytest.raises(InputError) as info:
+        remove_stale_socket(str(path))
+    assert str(info.value) == f"{path} exists and is not a socket: not removed, choose another path"
+    assert path.read_text() == "precious\n"
+    directory = tmp_path / "dir"
+    directory.mkdir()
+    with pytest.raises(InputError):
+        remove_stale_socket(str(directory))
+    assert directory.is_dir()
+
+
+def test_ipv6_address_text() -> None:
+    async def main() -> None:
+        server = PolicyServer(_config(), MemoryStore(), emit=lambda e: None)
+        await server.start("[::1]:0")
+        port = server.address[1]  # type: ignore[index]
+        assert server.address_text == f"[::1]:{port}"
+        await server.close()
+        server = PolicyServer(_config(), MemoryStore(), emit=lambda e: None)
+        await server.start("127.0.0.1:0")
+        assert server.address_text == f"127.0.0.1:{server.address[1]}"  # type: ignore[index]
+        await server.close()
+
+    asyncio.run(main())
 
 
 def test_connections_above_the_bound_are_closed(tmp_path: Path) -> None:
@@ -327,3 +443,63 @@ def test_connections_above_the_bound_are_closed(tmp_path: Path) -> None:
         extra_writer.close()
 
     _run(SqliteStore(tmp_path / "p.db"), body, config)
+
+
+T0 = 4_000_000_000.0
+TWO_STAGES: dict[str, object] = {
+    "listen": "127.0.0.1:0",
+    "rules": [
+        {"name": "rcpts", "key": "sasl_username", "count": "recipients", "windows": ["3/hour"],
+         "action": "DEFER"},
+        {"name": "msgs", "key": "sasl_username", "count": "messages", "windows": ["1/hour"],
+         "action": "DEFER"},
+    ],
+}  # fmt: skip
+
+
+def refunds_across_stages(store: Store) -> tuple[list[bytes], dict[tuple[str, str], float]]:
+    """Four one-recipient messages from one login: RCPT, DATA, END-OF-MESSAGE each."""
+    config = parse_config({"policy": TWO_STAGES})
+    replies: list[bytes] = []
+
+    async def main() -> None:
+        server = PolicyServer(config, store, clock=lambda: T0, emit=lambda e: None)
+        await server.start()
+        address = server.address
+        assert isinstance(address, tuple)
+        reader, writer = await asyncio.open_connection(*address)
+        for n in range(4):
+            for state in ("RCPT", "DATA", "END-OF-MESSAGE"):
+                writer.write(_request("U3@example.org", f"M{n}", state))
+                replies.append(await asyncio.wait_for(reader.readuntil(b"\n\n"), 5))
+                if replies[-1] != DUNNO:
+                    break
+        writer.close()
+        await writer.wait_closed()
+        server.store = MemoryStore()  # keep the real one open for the caller
+        await server.close()
+
+    asyncio.run(main())
+    return replies, store.states()
+
+
+DEFER_DEFAULT = b"action=450 4.7.1 Rate limit exceeded, try again later\n\n"
+# message 1 passes; 2, 3 and 4 are deferred at END-OF-MESSAGE by "msgs", and each gives back
+# the recipient its RCPT was charged: without that, message 4's RCPT would be deferred by rcpts
+EXPECTED_REPLIES = [DUNNO] * 3 + [DUNNO, DUNNO, DEFER_DEFAULT] * 3
+EXPECTED_STATES = {
+    ("rcpts:u3@example.org", "3/3600.0/3"): T0 + 1200,
+    ("msgs:u3@example.org", "1/3600.0/1"): T0 + 3600,
+}
+
+
+def test_refusing_a_message_gives_back_its_earlier_stages_memory() -> None:
+    assert refunds_across_stages(MemoryStore()) == (EXPECTED_REPLIES, EXPECTED_STATES)
+
+
+def test_refusing_a_message_gives_back_its_earlier_stages_sqlite(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "p.db")
+    try:
+        assert refunds_across_stages(store) == (EXPECTED_REPLIES, EXPECTED_STATES)
+    finally:
+        store.close()

@@ -112,6 +112,27 @@ def test_containment_round_trip(store: Store) -> None:
     assert store.contained() == [Contained("alice", "analyze: compromised-account", T0)]
 
 
+def test_release_clears_the_contain_rules_windows_of_the_key_only(store: Store) -> None:
+    for key in (
+        "contain:domains:bob@example.org",  # a CONTAIN rule's window of the released key
+        "contain:rcpts:bob@example.org",
+        "contain:domains:rebob@example.org",  # another key ending the same way
+        "msgs:bob@example.org",  # a DEFER rule: kept
+        "contain:domains:alice@example.org",
+    ):
+        assert store.allow(key, [B], T0).allowed is True
+    assert store.contain("bob@example.org", "over 50 domains", T0) is True
+    assert store.release("bob@example.org") is True
+    assert sorted(k for k, _w in live(store, T0)) == [
+        "contain:domains:alice@example.org",
+        "contain:domains:rebob@example.org",
+        "msgs:bob@example.org",
+    ]
+    # releasing a key that is not contained still clears its CONTAIN windows
+    assert store.release("alice@example.org") is False
+    assert "contain:domains:alice@example.org" not in {k for k, _w in live(store, T0)}
+
+
 def test_sqlite_survives_restart(tmp_path: Path) -> None:
     path = tmp_path / "p.db"
     with SqliteStore(path) as s:

@@ -24,14 +24,32 @@ UNIT = REPO / "contrib" / "systemd" / "relayguard-policy.service"
     [
         ("127.0.0.1:10040", "inet:127.0.0.1:10040"),
         ("[::1]:10040", "inet:[::1]:10040"),
-        (
-            "unix:/var/spool/postfix/private/relayguard",
-            "unix:/var/spool/postfix/private/relayguard",
-        ),
+        # under the queue directory: relative, so that a chrooted smtpd reaches it too
+        ("unix:/var/spool/postfix/relayguard/policy.sock", "unix:relayguard/policy.sock"),
+        ("unix:/var/spool/postfix//private/relayguard", "unix:private/relayguard"),
+        ("unix:/run/relayguard/policy.sock", "unix:/run/relayguard/policy.sock"),
+        ("unix:/var/spool/postfixx/p.sock", "unix:/var/spool/postfixx/p.sock"),
     ],
 )
 def test_endpoint(listen: str, endpoint: str) -> None:
     assert postfix_endpoint(listen) == endpoint
+
+
+def test_endpoint_under_another_queue_directory() -> None:
+    assert postfix_endpoint("unix:/srv/pf/q/rg.sock", "/srv/pf/q/") == "unix:rg.sock"
+
+
+def test_unix_socket_outside_the_queue_directory_gets_a_chroot_warning() -> None:
+    inside = postfix_wiring("unix:/var/spool/postfix/relayguard/policy.sock")
+    assert "check_policy_service { unix:relayguard/policy.sock, timeout=5s," in inside
+    assert "chroot" not in inside
+    outside = postfix_wiring("unix:/run/relayguard/policy.sock")
+    assert (
+        "# /run/relayguard/policy.sock is outside the queue directory /var/spool/postfix: an "
+        "smtpd chrooted there (master.cf chroot column y, Debian's default) cannot reach it. "
+        "Listen under it (e.g. unix:/var/spool/postfix/relayguard/policy.sock) or on "
+        "inet:127.0.0.1:10040\n"
+    ) in outside
 
 
 def test_endpoint_refuses_garbage() -> None:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -19,9 +20,12 @@ from typing import Any
 import click
 
 from relayguard.errors import ConfigError, InputError
-from relayguard.policy.config import PolicyConfig, load_config, parse_listen
+from relayguard.policy.config import DEFAULT_STORE, PolicyConfig, load_config, parse_listen
+from relayguard.policy.keys import admin_key
+from relayguard.policy.limiter import Limit
 from relayguard.policy.server import PolicyServer, emit_json
-from relayguard.policy.stores import Store, open_store
+from relayguard.policy.stores import Store, StoreError, open_store
+from relayguard.policy.stores.base import CONTAIN_PREFIX
 from relayguard.policy.wiring import HOOKS, parse_overrides, postfix_wiring
 from relayguard.report.sanitize import clean
 
@@ -34,7 +38,8 @@ _store_option = click.option(
     "--store",
     "store_spec",
     metavar="SPEC",
-    help="sqlite:PATH or redis://HOST:PORT[/DB] (default: the config's store).",
+    help="sqlite:PATH or redis://HOST:PORT[/DB] (default: the config's store, else "
+    f"{DEFAULT_STORE}).",
 )
 _config_option = click.option(
     "--config",
@@ -44,18 +49,21 @@ _config_option = click.option(
 )
 
 
-def _open(store_spec: str | None, config_path: str | None) -> Store:
+def _open(store_spec: str | None, config_path: str | None, *, create: bool) -> Store:
+    """--store, else the config's store, else the default store (the one serve uses).
+
+    ``create``: only ``contain`` may create a store; the others read or change an existing one.
+    """
     if store_spec is None:
-        if config_path is None:
-            raise ConfigError("give --store SPEC or --config FILE")
-        store_spec = load_config(config_path).store
-    return open_store(store_spec)
+        store_spec = load_config(config_path).store if config_path else DEFAULT_STORE
+    return open_store(store_spec, create=create)
 
 
 def _key_argument(key: str) -> str:
+    """KEY as the server spells it: an address canonical, a login or sender lower-cased."""
     if not key or not key.isprintable() or len(key) > 512:
         raise click.BadParameter("a key is 1-512 printable characters", param_hint="KEY")
-    return key
+    return admin_key(key)
 
 
 @click.group("policy")
@@ -76,15 +84,21 @@ def serve(
     if listen is not None:
         parse_listen(listen)
     metrics_at = metrics_listen if metrics_listen is not None else config.metrics_listen
+    if metrics_at and isinstance(parse_listen(metrics_at), str):
+        raise ConfigError("--metrics-listen must be HOST:PORT")
     store = open_store(store_spec or config.store, timeout=config.store_timeout, server=True)
+    server = PolicyServer(config, store)
     ping = getattr(store, "ping", None)
     if ping is not None:
         try:
-            ping()  # a wrong password or address is an error now, not a fail-open later
+            ping()
+        except StoreError as exc:
+            # Unreachable now, maybe up later: serve in the fail mode and keep trying, rather
+            # than exit and let systemd's restarts hit the start limit.
+            server.start_with_store_down(str(exc))
         except Exception:
-            store.close()
+            store.close()  # a refused password or a bad URL: no retry can fix it
             raise
-    server = PolicyServer(config, store)
     _run(_serve(server, config_path, listen, metrics_at))
 
 
@@ -103,23 +117,24 @@ async def _serve(
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    try:
+        await server.start(listen)
+    except BaseException:
+        server.store.close()
+        raise
     signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, _reload, server, config_path)
     metrics_server = None
     try:
-        await server.start(listen)
         if metrics_at:
             metrics_server = _start_metrics(server, metrics_at)
-        emit_json(
-            {
-                "event": "listening",
-                "address": str(server.address),
-                "metrics": metrics_at,
-                "event_loop": type(loop).__module__.split(".")[0],
-            }
-        )
+        listening: dict[str, object] = {"event": "listening", "address": server.address_text}
+        if metrics_at:
+            listening["metrics"] = metrics_at
+        listening["event_loop"] = type(loop).__module__.split(".")[0]
+        emit_json(listening)
         await stop.wait()
     finally:
         await server.close()
@@ -162,7 +177,8 @@ def _start_metrics(server: PolicyServer, where: str) -> Any:
     try:
         http, _thread = start_http_server(address[1], addr=address[0], registry=registry)
     except OSError as exc:
-        raise InputError(f"cannot listen for metrics on {where}: {exc.strerror}") from None
+        reason = exc.strerror or str(exc)
+        raise InputError(f"cannot listen for metrics on {where}: {reason}") from None
     return http
 
 
@@ -171,7 +187,7 @@ def _start_metrics(server: PolicyServer, where: str) -> Any:
 @_config_option
 def list_cmd(store_spec: str | None, config_path: str | None) -> None:
     """Contained keys, oldest first: KEY, since (UTC), reason; tab-separated."""
-    store = _open(store_spec, config_path)
+    store = _open(store_spec, config_path, create=False)
     try:
         for c in store.contained():
             click.echo(f"{clean(c.key)}\t{_iso(c.since)}\t{clean(c.reason)}")
@@ -184,9 +200,13 @@ def list_cmd(store_spec: str | None, config_path: str | None) -> None:
 @_store_option
 @_config_option
 def show(key: str, store_spec: str | None, config_path: str | None) -> None:
-    """Containment and live rate-limit windows of KEY."""
+    """Containment and live rate-limit windows of KEY.
+
+    Each window in use: the rule, its limit as written in the config, what is left of it now,
+    and when it is whole again.
+    """
     key = _key_argument(key)
-    store = _open(store_spec, config_path)
+    store = _open(store_spec, config_path, create=False)
     try:
         now = time.time()
         shown = clean(key)
@@ -199,10 +219,43 @@ def show(key: str, store_spec: str | None, config_path: str | None) -> None:
         suffix = f":{key}"
         for (skey, window), tat in sorted(store.states().items()):
             if skey.endswith(suffix) and tat > now:
-                rule = clean(skey[: -len(suffix)])
-                click.echo(f"  rule {rule} window {window}: busy until {_iso(tat)}")
+                rule = skey[: -len(suffix)]
+                kind = ""
+                if rule.startswith(CONTAIN_PREFIX):
+                    rule, kind = rule[len(CONTAIN_PREFIX) :], "CONTAIN "
+                click.echo(f"  rule {clean(rule)}: {kind}{_window_state(window, tat, now)}")
     finally:
         store.close()
+
+
+def _window_state(window: str, tat: float, now: float) -> str:
+    """``5/hour: 2 of 5 left now, all back at ...`` for a window id and its state."""
+    try:
+        count, period, burst = window.split("/")
+        limit = Limit(int(count), float(period), int(burst))
+    except ValueError:
+        return f"window {clean(window)}: in use until {_iso(tat)}"
+    left = max(0, limit.remaining(tat, now))
+    return f"{window_text(limit)}: {left} of {limit.burst} left now, all back at {_iso(tat)}"
+
+
+def window_text(limit: Limit) -> str:
+    """A limit as the config writes it: ``5/hour``, ``10/5min``, ``100/hour burst 10``."""
+    period = limit.period
+    span = f"{period:g}s"
+    for seconds, one, many in (
+        (604800, "week", "weeks"),
+        (86400, "day", "days"),
+        (3600, "hour", "hours"),
+        (60, "min", "min"),
+        (1, "s", "s"),
+    ):
+        if period % seconds == 0:
+            n = int(period // seconds)
+            span = one if n == 1 and seconds != 1 else f"{n}{one if n == 1 else many}"
+            break
+    burst = "" if limit.burst == limit.limit else f" burst {limit.burst}"
+    return f"{limit.limit}/{span}{burst}"
 
 
 @policy.command()
@@ -226,10 +279,14 @@ def contain(
     """HOLD every further message of KEY (a SASL login, a sender or a client IP) until released."""
     wanted = [(_key_argument(k), reason) for k in keys]
     if analyze_file is not None:
-        wanted += compromised_accounts(analyze_file.read())
+        found = compromised_accounts(analyze_file.read())
+        if not found and not wanted:
+            click.echo("no compromised account in the report: nothing to contain")
+            return
+        wanted += found
     if not wanted:
         raise click.UsageError("give a KEY or --from-analyze FILE")
-    store = _open(store_spec, config_path)
+    store = _open(store_spec, config_path, create=True)
     try:
         now = time.time()
         for key, why in wanted:
@@ -256,7 +313,7 @@ def compromised_accounts(document: bytes) -> list[tuple[str, str]]:
         if subject.get("kind") != "sasl_user" or not isinstance(key, str) or not key:
             continue
         title = str(finding.get("title", "compromised account"))[:300]
-        out.append((key, f"relayguard analyze: {title}"))
+        out.append((admin_key(key), f"relayguard analyze: {title}"))
     return out
 
 
@@ -265,13 +322,16 @@ def compromised_accounts(document: bytes) -> list[tuple[str, str]]:
 @_store_option
 @_config_option
 def release(key: str, store_spec: str | None, config_path: str | None) -> None:
-    """Let KEY's mail go again (mail already held stays in the hold queue until released)."""
+    """Let KEY's mail go again: end its containment and clear its CONTAIN rules' windows.
+
+    Other rules' windows are kept. Mail already held stays in the hold queue until released.
+    """
     key = _key_argument(key)
-    store = _open(store_spec, config_path)
+    store = _open(store_spec, config_path, create=False)
     try:
         shown = clean(key)
         if store.release(key):
-            click.echo(f"{shown}: released")
+            click.echo(f"{shown}: released (its CONTAIN rule windows are cleared)")
             click.echo(
                 "  its held mail is still in the hold queue: review it with 'postqueue -j' and "
                 "release it with 'postsuper -H QUEUE_ID' (or 'relayguard contain --release')",
@@ -286,7 +346,12 @@ def release(key: str, store_spec: str | None, config_path: str | None) -> None:
 @policy.command()
 @_config_option
 @click.option("--listen", metavar="HOST:PORT|unix:/path", help="Where the server listens.")
-@click.option("--timeout", default="5s", show_default=True, help="Postfix's wait per request.")
+@click.option(
+    "--timeout",
+    default="5s",
+    show_default=True,
+    help="Postfix's wait per request: a Postfix time such as 5s, 1m or 10.",
+)
 @click.option(
     "--fail",
     type=click.Choice(["open", "closed"]),
@@ -312,9 +377,16 @@ def wiring(
     The current restrictions (main.cf and master.cf overrides) are read with postconf and kept
     after the check, so the commands can be run as printed.
     """
+    if not re.fullmatch(r"[0-9]{1,6}[smhdw]?", timeout) or not int(timeout.rstrip("smhdw")):
+        raise click.BadParameter(
+            f"{timeout!r} is not a Postfix time: a number above 0 with an optional unit "
+            "s, m, h, d or w (e.g. 5s, 1m, 10)",
+            param_hint="--timeout",
+        )
     where = listen or (load_config(config_path).listen if config_path else "127.0.0.1:10040")
+    parse_listen(where)
     postconf = ["postconf", *(["-c", postfix_dir] if postfix_dir else [])]
-    main, overrides, note = _current_restrictions(postconf)
+    main, overrides, queue_directory, note = _current_restrictions(postconf)
     if note:
         click.echo(f"# {note}")
     text = postfix_wiring(
@@ -324,20 +396,24 @@ def wiring(
         main=main,
         overrides=overrides,
         postconf=" ".join(shlex.quote(a) for a in postconf),
+        queue_directory=queue_directory,
     )
     sys.stdout.write(text)
 
 
 def _current_restrictions(
     postconf: list[str],
-) -> tuple[dict[str, str], dict[str, dict[str, str]], str]:
-    """main.cf hook values, master.cf overrides and a note when postconf could not tell."""
+) -> tuple[dict[str, str], dict[str, dict[str, str]], str, str]:
+    """main.cf hook values, master.cf overrides, the queue directory and a note when postconf
+    could not tell."""
     path = shutil.which(postconf[0], path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin")
     if path is None:
-        return {}, {}, "postconf not found: the commands assume empty restriction lists"
+        note = "postconf not found: the commands assume empty restriction lists"
+        return {}, {}, "/var/spool/postfix", note
+    names = (*HOOKS, "queue_directory")
     try:
         main_out = subprocess.run(
-            [path, *postconf[1:], "-h", *HOOKS], capture_output=True, text=True, timeout=30
+            [path, *postconf[1:], "-h", *names], capture_output=True, text=True, timeout=30
         )
         over_out = subprocess.run(
             [path, *postconf[1:], "-P"], capture_output=True, text=True, timeout=30
@@ -348,5 +424,6 @@ def _current_restrictions(
         first = (main_out.stderr.strip().splitlines() or ["failed"])[0]
         raise InputError(f"postconf: {clean(first)}")
     values = main_out.stdout.splitlines()
-    main = {hook: (values[i].strip() if i < len(values) else "") for i, hook in enumerate(HOOKS)}
-    return main, parse_overrides(over_out.stdout), ""
+    got = {name: (values[i].strip() if i < len(values) else "") for i, name in enumerate(names)}
+    queue_directory = got.pop("queue_directory") or "/var/spool/postfix"
+    return got, parse_overrides(over_out.stdout), queue_directory, ""

@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from typing import Final, NoReturn
 
 from relayguard.policy._errors import LocalProtocolError, RemoteProtocolError
+from relayguard.policy.keys import domain_of
 
 # Postfix's smtpd reads SMTP command lines of at most line_limit (2048) bytes, and the policy
 # client caps a string at 4 x line_limit (8 KiB). xtext-encoded certificate names can be long;
@@ -101,7 +102,7 @@ def _number(value: str) -> int:
 
 
 def _domain(address: str) -> str:
-    return address.rpartition("@")[2].lower() if "@" in address else ""
+    return domain_of(address)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,10 +15,15 @@ from relayguard.policy.rules import RuleSet, parse_rules
 
 DEFAULT_LISTEN: Final = "127.0.0.1:10040"
 DEFAULT_STORE: Final = "sqlite:/var/lib/relayguard/policy.sqlite"
+DEFAULT_LISTEN_MODE: Final = 0o666
+"""Like Postfix's own sockets in private/: anyone who can reach the directory may connect, so
+the directory is what restricts access (the unit's UMask would leave smtpd locked out)."""
 
 _SETTINGS: Final = frozenset(
     (
         "listen",
+        "listen_mode",
+        "listen_group",
         "store",
         "store_timeout",
         "store_retry",
@@ -34,6 +41,10 @@ _SETTINGS: Final = frozenset(
 class PolicyConfig:
     rules: RuleSet
     listen: str = DEFAULT_LISTEN
+    listen_mode: int = DEFAULT_LISTEN_MODE
+    """Permissions of a ``unix:`` socket."""
+    listen_group: str = ""
+    """Group of a ``unix:`` socket; empty: the server's own group."""
     store: str = DEFAULT_STORE
     store_timeout: float = 0.2
     """Longest wait for the store before the fail action is answered."""
@@ -64,6 +75,16 @@ def _string(table: Mapping[str, object], name: str, default: str) -> str:
     return value
 
 
+def _mode(table: Mapping[str, object]) -> int:
+    value = table.get("listen_mode", f"{DEFAULT_LISTEN_MODE:04o}")
+    if not isinstance(value, str) or not re.fullmatch(r"0?[0-7]{3}", value):
+        raise ConfigError(
+            f'policy.listen_mode must be octal permissions in a string, such as "0660", '
+            f"not {value!r}"
+        )
+    return int(value, 8)
+
+
 def parse_config(document: Mapping[str, object]) -> PolicyConfig:
     """The ``[policy]`` table of a loaded TOML document."""
     table = document.get("policy")
@@ -90,10 +111,16 @@ def parse_config(document: Mapping[str, object]) -> PolicyConfig:
     metrics_listen = _string(table, "metrics_listen", "")
     if metrics_listen and isinstance(parse_listen(metrics_listen), str):
         raise ConfigError("policy.metrics_listen must be HOST:PORT")
+    store = _string(table, "store", DEFAULT_STORE)
+    from relayguard.policy.stores import check_store_spec
+
+    check_store_spec(store)
     return PolicyConfig(
         rules=rules,
         listen=listen,
-        store=_string(table, "store", DEFAULT_STORE),
+        listen_mode=_mode(table),
+        listen_group=_string(table, "listen_group", "").strip(),
+        store=store,
         store_timeout=_number(table, "store_timeout", 0.2, 0),
         store_retry=_number(table, "store_retry", 1.0, 0),
         fail_closed=fail_mode == "closed",
@@ -112,6 +139,8 @@ def load_config(path: str | os.PathLike[str]) -> PolicyConfig:
         raise ConfigError(f"cannot read {os.fspath(path)!r}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{os.fspath(path)!r}: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{os.fspath(path)!r} is not UTF-8 text") from None
     return parse_config(document)
 
 
@@ -126,4 +155,22 @@ def parse_listen(listen: str) -> tuple[str, int] | str:
     host = host.removeprefix("[").removesuffix("]")
     if not sep or not host or not (port.isascii() and port.isdigit()) or int(port) > 65535:
         raise ConfigError(f"bad listen address {listen!r}: expected HOST:PORT or unix:/path")
+    if not _valid_host(host):
+        raise ConfigError(f"bad listen address {listen!r}: {host!r} is not an address or host")
     return host, int(port)
+
+
+_HOST_NAME: Final = re.compile(
+    r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?"
+)
+
+
+def _valid_host(host: str) -> bool:
+    """An IPv4 or IPv6 address, or a host name (all digits and dots must be an IPv4 address)."""
+    if ":" in host or re.fullmatch(r"[0-9.]+", host):
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return True
+    return _HOST_NAME.fullmatch(host) is not None

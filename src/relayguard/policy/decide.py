@@ -11,7 +11,10 @@ Precedence when several windows are full: a CONTAIN rule first (the message is h
 rule's key contained: ``contain`` of the outcome), then REJECT, then DEFER, then HOLD; WARN only
 logs.
 When the mail is refused (DEFER, REJECT) the charges admitted for it are refunded, so a
-message deferred by one rule does not use up another rule's allowance each time it is retried.
+message deferred by one rule does not use up another rule's allowance each time it is retried;
+when the refusal is of the whole message (at DATA or END-OF-MESSAGE), ``refused_message`` asks
+the caller to give back what the message's earlier stages were charged too
+(:meth:`RuleSet.refundable`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,16 @@ from typing import Final
 
 from relayguard.policy.codec import DUNNO, Action, PolicyReply, PolicyRequest
 from relayguard.policy.limiter import Decision
-from relayguard.policy.rules import CONTAINED_TEXT, Charge
+from relayguard.policy.rules import (
+    CONTAINED_TEXT,
+    DATA,
+    END_OF_MESSAGE,
+    RESERVED_NAME,
+    Charge,
+    client_address_key,
+    sasl_username_key,
+    sender_key,
+)
 
 STORE_DOWN: Final = PolicyReply(Action.DEFER_IF_PERMIT, "4.3.0 policy store unavailable")
 
@@ -36,18 +48,20 @@ def containment_keys(request: PolicyRequest) -> tuple[str, ...]:
     Containing a login holds its mail whatever sender it uses; containing an address holds every
     message with that envelope sender (a forged or cracked mailbox used without a login).
     """
-    attributes = request.attributes
-    keys = (
-        attributes.get("sasl_username", ""),
-        attributes.get("sender", "").lower(),
-        attributes.get("client_address", ""),
-    )
+    keys = (sasl_username_key(request), sender_key(request), client_address_key(request))
     return tuple(k for k in keys if k)
 
 
 def store_key(charge: Charge) -> str:
-    """The store key of one charge: rules never share state even when their keys coincide."""
-    return f"{charge.rule.name}:{charge.key}"
+    """The store key of one charge: rules never share state even when their keys coincide.
+
+    ``NAME:KEY``; for a CONTAIN rule ``contain:NAME:KEY``, so that releasing KEY can find and
+    clear the windows that contained it (no rule name is ``contain`` or starts ``contain:``).
+    """
+    rule = charge.rule
+    if rule.contains:
+        return f"{RESERVED_NAME}:{rule.name}:{charge.key}"
+    return f"{rule.name}:{charge.key}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +88,9 @@ class Outcome:
     """Charges admitted for mail that was refused: give them back to the store."""
     contain: tuple[str, str] | None = None
     """(key, reason): a CONTAIN rule overflowed; contain the key in the store and raise an alert."""
+    refused_message: bool = False
+    """The whole message is refused (DEFER or REJECT at DATA or END-OF-MESSAGE): give back what
+    its earlier stages were charged too."""
     event: dict[str, object] | None = field(default=None, compare=False)
 
 
@@ -145,4 +162,5 @@ def decide(
         event["warned"] = warned
     if reply.action is Action.HOLD:
         return Outcome(reply, record=tuple(admitted), event=event)
-    return Outcome(reply, refund=tuple(admitted), event=event)
+    whole = request.protocol_state in (DATA, END_OF_MESSAGE)
+    return Outcome(reply, refund=tuple(admitted), refused_message=whole, event=event)

@@ -44,7 +44,12 @@ What is counted, and when (``protocol_state``):
 
 Double counting is avoided by ``instance`` (the same for every request about one message):
 a bounded LRU of recent instances remembers which rules, and which recipients, were already
-recorded for that message. A request without ``instance`` is never deduplicated.
+recorded for that message. A request without ``instance`` is never deduplicated. The same memory
+keeps what was charged at each stage, so that a message refused as a whole (DEFER or REJECT at
+DATA or END-OF-MESSAGE) gives back what its earlier stages charged (:meth:`RuleSet.refundable`).
+
+Keys are spelled one way (:mod:`relayguard.policy.keys`): logins and senders lower-cased,
+addresses canonical, domains lower-cased in ASCII without a trailing dot.
 
 ``action = "CONTAIN"`` makes a rule a compromise detector: the request that overflows one of its
 windows gets HOLD and the rule's key is contained in the store (every further message of it is
@@ -55,7 +60,8 @@ window's count: "100/hour" is a bucket of 100 refilled at 100 per hour, so a use
 messages in a minute, and any one hour admits at most 199 (the limiter's ``limit + burst - 1``;
 add a longer window such as "1000/day" to bound the long run). ``burst N`` narrows it; for
 ``bytes`` and ``recipients`` at DATA, one message's cost must fit in the burst or it is never
-admitted. Counts take an optional K/M/G (x1000) or KiB/MiB/GiB (x1024) suffix: "500MB/day".
+admitted. Counts take an optional K/M/G (x1000) suffix; ``bytes`` counts also KB/MB/GB (x1000)
+and KiB/MiB/GiB (x1024): "500MB/day" is 500,000,000 bytes a day.
 """
 
 from __future__ import annotations
@@ -71,6 +77,7 @@ from typing import Final, NamedTuple
 from relayguard.errors import ConfigError
 from relayguard.policy._errors import LocalProtocolError
 from relayguard.policy.codec import KNOWN_ATTRIBUTES, Action, PolicyReply, PolicyRequest
+from relayguard.policy.keys import canonical_address, canonical_domain, canonical_ip
 from relayguard.policy.limiter import Limit
 
 RCPT: Final = "RCPT"
@@ -126,6 +133,8 @@ _MULTIPLIERS: Final[Mapping[str, int]] = {
     "mib": 1024**2,
     "gib": 1024**3,
 }
+RESERVED_NAME: Final = "contain"
+"""The store-key prefix of CONTAIN rules' windows (see ``decide.store_key``): no rule has it."""
 
 
 # --- keys -------------------------------------------------------------------------------------
@@ -136,14 +145,25 @@ KeyFunc = Callable[[PolicyRequest], str]
 @lru_cache(maxsize=4096)
 def client_network(address: str) -> str:
     """``address``'s /24 (IPv4) or /64 (IPv6) as ``network/len``; ``""`` when not an address."""
-    try:
-        ip = ipaddress.ip_address(address.partition("%")[0])
-    except ValueError:
+    ip = canonical_ip(address)
+    if not ip:
         return ""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    prefix = 24 if ip.version == 4 else 64
-    return str(ipaddress.ip_network((ip, prefix), strict=False))
+    return str(ipaddress.ip_network((ip, 24 if "." in ip else 64), strict=False))
+
+
+def client_address_key(request: PolicyRequest) -> str:
+    """The client address in canonical form (anything else Postfix sends, as sent)."""
+    address = request.attributes.get("client_address", "")
+    return canonical_ip(address) or address
+
+
+def sasl_username_key(request: PolicyRequest) -> str:
+    """The login lower-cased: most authentication back ends ignore case, so must the limits."""
+    return request.attributes.get("sasl_username", "").lower()
+
+
+def sender_key(request: PolicyRequest) -> str:
+    return canonical_address(request.attributes.get("sender", ""))
 
 
 def _attribute(name: str) -> KeyFunc:
@@ -151,10 +171,10 @@ def _attribute(name: str) -> KeyFunc:
 
 
 _DERIVED_KEYS: Final[Mapping[str, KeyFunc]] = {
-    "sasl_username": _attribute("sasl_username"),
-    "sender": lambda request: request.attributes.get("sender", "").lower(),
+    "sasl_username": sasl_username_key,
+    "sender": sender_key,
     "sender_domain": lambda request: request.sender_domain,
-    "client_address": _attribute("client_address"),
+    "client_address": client_address_key,
     "client_network": lambda request: client_network(request.attributes.get("client_address", "")),
 }
 
@@ -183,8 +203,11 @@ def _split_number(text: str) -> tuple[str, str]:
     return text[:i], text[i:].strip()
 
 
-def parse_window(text: str) -> Limit:
-    """``"100/hour"``, ``"10/5min"``, ``"500MB/day"``, ``"100/hour burst 10"`` as a Limit."""
+def parse_window(text: str, *, byte_units: bool = True) -> Limit:
+    """``"100/hour"``, ``"10/5min"``, ``"500MB/day"``, ``"100/hour burst 10"`` as a Limit.
+
+    ``byte_units``: whether KB/MB/GB/KiB/MiB/GiB are allowed (only for counting bytes).
+    """
     error = ConfigError(
         f"bad window {text!r}: expected COUNT/PERIOD [burst N], e.g. '100/hour' or '1000/day'"
     )
@@ -199,6 +222,8 @@ def parse_window(text: str) -> Limit:
     seconds = _SECONDS.get(unit.lower())
     if not digits or multiplier is None or seconds is None:
         raise error
+    if not byte_units and suffix.lower().endswith("b"):
+        raise ConfigError(f"bad window {text!r}: byte units ({suffix}) only for count = 'bytes'")
     count = int(digits) * multiplier
     period = (int(span_digits) if span_digits else 1) * seconds
     burst = int(burst_text) if has_burst else count
@@ -325,7 +350,7 @@ def _parse_rule(index: int, table: object, names: set[str], local: bool) -> Rule
         if not isinstance(window, str):
             raise ConfigError(f"{where}: bad window {window!r}: must be a string")
         try:
-            windows.append(parse_window(window))
+            windows.append(parse_window(window, byte_units=count is Counted.BYTES))
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
     action_text = _string(where, table, "action", None)
@@ -345,6 +370,10 @@ def _parse_rule(index: int, table: object, names: set[str], local: bool) -> Rule
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
     name = _string(where, table, "name", f"{key}-{count}")
+    if not name or not name.isprintable():
+        raise ConfigError(f"{where}: a rule name is printable text")
+    if name == RESERVED_NAME or name.startswith(f"{RESERVED_NAME}:"):
+        raise ConfigError(f"{where}: the rule name {name!r} is reserved")
     if name in names:
         raise ConfigError(f"{where}: duplicate rule name {name!r}")
     names.add(name)
@@ -356,7 +385,8 @@ def _local_domains(config: Mapping[str, object]) -> frozenset[str]:
     value = config.get("local_domains", [])
     if not isinstance(value, list) or not all(isinstance(d, str) for d in value):
         raise ConfigError("local_domains must be a list of domain names")
-    return frozenset(d.strip().strip(".").lower() for d in value if d.strip().strip("."))
+    names = (canonical_domain(d.strip().lstrip(".")) for d in value)
+    return frozenset(name for name in names if name)
 
 
 def parse_rules(config: Mapping[str, object]) -> RuleSet:
@@ -399,8 +429,8 @@ class RuleSet:
             self._by_stage[rule.stage] = (*self._by_stage.get(rule.stage, ()), rule)
         self._instance_memory = instance_memory
         self._domain_memory = domain_memory
-        # instance -> what was recorded for that message: rule names, (rule name, recipient)
-        self._instances: OrderedDict[str, set[object]] = OrderedDict()
+        # instance -> what was recorded for that message
+        self._instances: OrderedDict[str, _Message] = OrderedDict()
         # (rule name, key, domain) -> when it was last counted
         self._domains: OrderedDict[tuple[str, str, str], float] = OrderedDict()
 
@@ -425,9 +455,11 @@ class RuleSet:
         if not rules:
             return []
         instance = request.instance
-        seen = self._instances.get(instance) if instance else None
-        if seen is not None:
+        message = self._instances.get(instance) if instance else None
+        seen = None
+        if message is not None:
             self._instances.move_to_end(instance)
+            seen = message.marks
         out: list[Charge] = []
         for rule in rules:
             key = rule.key_func(request)
@@ -447,18 +479,35 @@ class RuleSet:
         instance = request.instance
         for charge in charges:
             rule = charge.rule
+            domain = ""
             if rule.count is Counted.EXTERNAL_DOMAINS:
-                self._remember_domain((rule.name, charge.key, request.recipient_domain), now)
-            elif instance:
-                mark = _mark(rule, request)
-                seen = self._instances.get(instance)
-                if seen is None:
-                    seen = self._instances[instance] = set()
-                    if len(self._instances) > self._instance_memory:
-                        self._instances.popitem(last=False)
-                else:
-                    self._instances.move_to_end(instance)
-                seen.add(mark)
+                domain = request.recipient_domain
+                self._remember_domain((rule.name, charge.key, domain), now)
+            if not instance:
+                continue
+            message = self._instances.get(instance)
+            if message is None:
+                message = self._instances[instance] = _Message()
+                if len(self._instances) > self._instance_memory:
+                    self._instances.popitem(last=False)
+            else:
+                self._instances.move_to_end(instance)
+            if not domain:
+                message.marks.add(_mark(rule, request))
+            message.charged.append((charge, domain))
+
+    def refundable(self, request: PolicyRequest) -> list[Charge]:
+        """The charges recorded for ``request``'s message at its earlier stages, now that the
+        message is refused as a whole: forgotten here (a retry is charged again, and nothing
+        is given back twice), to be given back to the store by the caller."""
+        instance = request.instance
+        message = self._instances.pop(instance, None) if instance else None
+        if message is None:
+            return []
+        for charge, domain in message.charged:
+            if domain:
+                self._domains.pop((charge.rule.name, charge.key, domain), None)
+        return [charge for charge, _domain in message.charged]
 
     def _cost(
         self, rule: Rule, key: str, request: PolicyRequest, seen: set[object] | None, now: float
@@ -493,8 +542,20 @@ class RuleSet:
             domains.popitem(last=False)
 
 
+class _Message:
+    """What was recorded for one message (one ``instance``)."""
+
+    __slots__ = ("charged", "marks")
+
+    def __init__(self) -> None:
+        self.marks: set[object] = set()
+        """Rule names, (rule name, recipient): the charges a repeat must not make again."""
+        self.charged: list[tuple[Charge, str]] = []
+        """Every charge admitted for the message, with its domain for external_domains."""
+
+
 def _mark(rule: Rule, request: PolicyRequest) -> object:
     """What identifies one charge of ``rule`` within one message."""
     if rule.count is Counted.RECIPIENTS and rule.stage == RCPT:
-        return (rule.name, request.recipient.lower())
+        return (rule.name, canonical_address(request.recipient))
     return rule.name

@@ -32,14 +32,17 @@ then closes the store.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import errno
 import json
 import os
+import socket
+import stat
 import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Final, cast
 
+from relayguard.errors import InputError
 from relayguard.policy._errors import RemoteProtocolError
 from relayguard.policy.codec import (
     DUNNO,
@@ -192,6 +195,8 @@ class PolicyServer:
         self._stopping = False
         self._sweeper: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._socket_file: tuple[str, int, int] | None = None
+        """(path, device, inode) of the unix socket this server made: removed on close."""
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -205,20 +210,62 @@ class PolicyServer:
     # --- life cycle ---------------------------------------------------------------------------
 
     async def start(self, listen: str | None = None) -> None:
+        """Listen; :class:`InputError` (one line) when the address cannot be used."""
         self._loop = loop = asyncio.get_running_loop()
-        where = parse_listen(listen or self.config.listen)
-        if isinstance(where, str):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(where)
-            self._server = await loop.create_unix_server(
-                lambda: _Client(self), where, backlog=BACKLOG
-            )
-        else:
-            host, port = where
-            self._server = await loop.create_server(
-                lambda: _Client(self), host, port, backlog=BACKLOG, reuse_address=True
-            )
+        text = listen or self.config.listen
+        where = parse_listen(text)
+        try:
+            if isinstance(where, str):
+                remove_stale_socket(where)
+                self._server = await loop.create_unix_server(
+                    lambda: _Client(self), where, backlog=BACKLOG
+                )
+                info = os.stat(where)
+                self._socket_file = (where, info.st_dev, info.st_ino)
+                self._set_socket_access(where)
+            else:
+                host, port = where
+                self._server = await loop.create_server(
+                    lambda: _Client(self), host, port, backlog=BACKLOG, reuse_address=True
+                )
+        except OSError as exc:
+            await self.close_listener()
+            raise InputError(f"cannot listen on {text}: {_os_reason(exc)}") from None
+        except InputError:
+            await self.close_listener()
+            raise
         self._schedule_sweep()
+
+    def _set_socket_access(self, path: str) -> None:
+        """The socket's mode and group from the config (Postfix's smtpd must connect)."""
+        group = self.config.listen_group
+        try:
+            if group:
+                import grp
+
+                try:
+                    gid = grp.getgrnam(group).gr_gid
+                except KeyError:
+                    raise InputError(f"policy.listen_group: no group {group!r}") from None
+                os.chown(path, -1, gid)
+            os.chmod(path, self.config.listen_mode)
+        except OSError as exc:
+            what = f"group {group!r} and mode" if group else "mode"
+            raise InputError(f"cannot set the {what} of {path}: {exc.strerror}") from None
+
+    async def close_listener(self) -> None:
+        """Stop listening; remove the unix socket this server made (if it is still ours)."""
+        if self._server is not None:
+            self._server.close()
+        made, self._socket_file = self._socket_file, None
+        if made is not None:
+            path, device, inode = made
+            try:
+                info = os.lstat(path)
+                if (info.st_dev, info.st_ino) == (device, inode):
+                    os.unlink(path)
+            except OSError:
+                pass  # gone already, or not ours to remove
 
     @property
     def address(self) -> tuple[str, int] | str:
@@ -227,6 +274,20 @@ class PolicyServer:
             raise RuntimeError("the server is not listening")
         name = self._server.sockets[0].getsockname()
         return name if isinstance(name, str) else (str(name[0]), int(name[1]))
+
+    @property
+    def address_text(self) -> str:
+        """:attr:`address` as written in the config: ``HOST:PORT``, ``[v6]:PORT``, ``unix:PATH``."""
+        where = self.address
+        if isinstance(where, str):
+            return f"unix:{where}"
+        host, port = where
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    def start_with_store_down(self, reason: str) -> None:
+        """The store did not answer at start: serve in the fail mode and try it again after
+        ``store_retry``, as after any store failure (``store_down`` is logged now)."""
+        self._store_down(reason)
 
     def reload(self, config: PolicyConfig) -> None:
         """New rules and bounds (SIGHUP); the store and the listening socket stay."""
@@ -238,8 +299,7 @@ class PolicyServer:
     async def close(self, grace: float = 5.0) -> None:
         """Stop accepting, answer what is queued, disconnect every client, close the store."""
         self._stopping = True
-        if self._server is not None:
-            self._server.close()
+        await self.close_listener()
         if self._sweeper is not None:
             self._sweeper.cancel()
         self._flush()
@@ -316,10 +376,10 @@ class PolicyServer:
         for job, answer in zip(jobs, answers, strict=True):
             outcome = decide(job.request, job.charges, answer, fail_closed=fail_closed)
             self._carry_out(job, outcome)
-            if outcome.refund:
-                refunds.extend(
-                    (store_key(c), c.windows, job.now, float(c.cost)) for c in outcome.refund
-                )
+            given_back = list(outcome.refund)
+            if outcome.refused_message:
+                given_back += self.rules.refundable(job.request)
+            refunds.extend((store_key(c), c.windows, job.now, float(c.cost)) for c in given_back)
         if refunds:
             try:
                 self.store.refund_many(refunds)  # type: ignore[arg-type]
@@ -417,3 +477,47 @@ class PolicyServer:
 
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
+
+
+def _os_reason(exc: OSError) -> str:
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve the host ({exc.strerror})"
+    if exc.errno == errno.EADDRINUSE:
+        return "the address is already in use (another server is listening there?)"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return "the address is not one of this host's"
+    return exc.strerror or str(exc)
+
+
+def remove_stale_socket(path: str) -> None:
+    """Make room for a unix socket at ``path``: remove a socket nobody listens on any more.
+
+    Anything else there (a regular file, a directory, a socket a live server answers on) is an
+    :class:`InputError`: it is never removed.
+    """
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise InputError(f"cannot use {path}: {exc.strerror}") from None
+    if not stat.S_ISSOCK(info.st_mode):
+        raise InputError(f"{path} exists and is not a socket: not removed, choose another path")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(1.0)
+        probe.connect(path)
+    except (ConnectionRefusedError, FileNotFoundError):
+        pass  # stale: its server is gone
+    except OSError as exc:
+        raise InputError(f"cannot use the socket {path}: {exc.strerror or exc}") from None
+    else:
+        raise InputError(f"a server is already listening on {path}")
+    finally:
+        probe.close()
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise InputError(f"cannot remove the stale socket {path}: {exc.strerror}") from None

@@ -10,10 +10,16 @@ The per-service settings ``timeout`` and ``default_action`` need the ``{ ... }``
 has spaces, and ``postconf -P`` refuses spaces in a master.cf override. So the check is defined
 once as a main.cf parameter of its own, ``relayguard_policy``, and every list refers to it as
 ``$relayguard_policy`` (the idiom of Debian's ``$mua_client_restrictions``).
+
+A unix socket is named relative to Postfix's queue directory when it lies under it
+(``unix:relayguard/policy.sock``): smtpd runs in that directory, chrooted there on Debian, so
+a relative name works chrooted or not, and a socket outside it is out of a chrooted smtpd's
+reach.
 """
 
 from __future__ import annotations
 
+import os.path
 import shlex
 from collections.abc import Mapping
 from typing import Final
@@ -24,13 +30,26 @@ HOOKS: Final = ("smtpd_recipient_restrictions", "smtpd_end_of_data_restrictions"
 PARAMETER: Final = "relayguard_policy"
 
 
-def postfix_endpoint(listen: str) -> str:
-    """The server's address as Postfix writes it: ``inet:HOST:PORT`` or ``unix:/path``."""
+DEFAULT_QUEUE_DIRECTORY: Final = "/var/spool/postfix"
+
+
+def postfix_endpoint(listen: str, queue_directory: str = DEFAULT_QUEUE_DIRECTORY) -> str:
+    """The server's address as Postfix writes it: ``inet:HOST:PORT``, ``unix:/path``, or
+    ``unix:relative/path`` for a socket under the queue directory."""
     where = parse_listen(listen)
     if isinstance(where, str):
-        return f"unix:{where}"
+        relative = _under(where, queue_directory)
+        return f"unix:{relative or where}"
     host, port = where
     return f"inet:[{host}]:{port}" if ":" in host else f"inet:{host}:{port}"
+
+
+def _under(path: str, directory: str) -> str:
+    """``path`` relative to ``directory`` when it lies under it, else ``""``."""
+    path, directory = os.path.normpath(path), os.path.normpath(directory)
+    if os.path.isabs(path) and path.startswith(directory.rstrip("/") + "/"):
+        return path[len(directory.rstrip("/")) + 1 :]
+    return ""
 
 
 def _prepend(existing: str, separator: str) -> str:
@@ -48,6 +67,7 @@ def postfix_wiring(
     main: Mapping[str, str] | None = None,
     overrides: Mapping[str, Mapping[str, str]] | None = None,
     postconf: str = "postconf",
+    queue_directory: str = DEFAULT_QUEUE_DIRECTORY,
 ) -> str:
     """Shell commands (postconf) wiring the server in, with the current values kept after it.
 
@@ -57,7 +77,8 @@ def postfix_wiring(
     """
     default_action = "DUNNO" if fail_open else "DEFER_IF_PERMIT"
     check = (
-        f"check_policy_service {{ {postfix_endpoint(listen)}, timeout={timeout}, "
+        f"check_policy_service {{ {postfix_endpoint(listen, queue_directory)}, "
+        f"timeout={timeout}, "
         f"default_action={default_action} }}"
     )
     q = shlex.quote
@@ -77,10 +98,13 @@ def postfix_wiring(
             if hook in values:
                 value = _prepend(values[hook], ",")
                 lines.append(f"{postconf} -P {q(f'{service}/{hook}={value}')}")
-    if listen.startswith("unix:"):
+    where = parse_listen(listen)
+    if isinstance(where, str) and not _under(where, queue_directory):
         lines.append(
-            "# a unix socket must be reachable from smtpd's chroot (if master.cf chroots it): "
-            "put it under the queue directory, e.g. unix:private/relayguard"
+            f"# {where} is outside the queue directory {queue_directory}: an smtpd chrooted "
+            "there (master.cf chroot column y, Debian's default) cannot reach it. Listen under "
+            f"it (e.g. unix:{queue_directory.rstrip('/')}/relayguard/policy.sock) "
+            "or on inet:127.0.0.1:10040"
         )
     lines.append(f"{postconf.replace('postconf', 'postfix', 1)} reload")
     return "\n".join(lines) + "\n"

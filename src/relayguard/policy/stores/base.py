@@ -50,6 +50,19 @@ Verdict = list[Decision] | str
 is charged then), else one decision per charge."""
 
 
+CONTAIN_PREFIX = "contain:"
+"""Store keys of CONTAIN rules' windows start with it: ``contain:RULE:KEY``."""
+
+
+def is_contain_window(store_key: str, key: str) -> bool:
+    """``store_key`` holds a CONTAIN rule's windows for ``key``."""
+    return (
+        store_key.startswith(CONTAIN_PREFIX)
+        and store_key.endswith(f":{key}")
+        and len(store_key) > len(CONTAIN_PREFIX) + len(key) + 1
+    )
+
+
 @lru_cache(maxsize=4096)
 def window_id(limit: Limit) -> str:
     """The name of ``limit``'s state row: stable across restarts and across servers."""
@@ -92,7 +105,8 @@ class Store(Protocol):
         ...
 
     def release(self, key: str) -> bool:
-        """Release ``key``; True if it was contained."""
+        """Release ``key`` and clear the windows of CONTAIN rules for it (else the key would be
+        contained again by its next message); True if it was contained."""
         ...
 
     def is_contained(self, key: str) -> bool: ...

@@ -13,6 +13,7 @@ from relayguard.policy.stores.base import (
     Verdict,
     check_each,
     decide,
+    is_contain_window,
     window_id,
 )
 
@@ -81,6 +82,8 @@ class MemoryStore:
 
     def release(self, key: str) -> bool:
         with self._lock:
+            for i in [i for i in self._tat if is_contain_window(i[0], key)]:
+                del self._tat[i]
             return self._contained.pop(key, None) is not None
 
     def is_contained(self, key: str) -> bool:

@@ -31,11 +31,40 @@ from redis.retry import Retry
 from relayguard.errors import ConfigError
 from relayguard.policy.limiter import Decision, Limit
 from relayguard.policy.stores import _redis_lua as lua
-from relayguard.policy.stores.base import Charge, Check, Contained, StoreError, Verdict
+from relayguard.policy.stores.base import (
+    CONTAIN_PREFIX,
+    Charge,
+    Check,
+    Contained,
+    StoreError,
+    Verdict,
+    is_contain_window,
+)
 
 DEFAULT_PREFIX: Final = "relayguard:"
 PASSWORD_ENV: Final = "RELAYGUARD_REDIS_PASSWORD"
 _OPTIONS: Final = frozenset(("prefix", "ca", "cert", "key", "verify_host"))
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` matched literally by a Redis SCAN pattern."""
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
+
+
+def _password_hint(url: str) -> str:
+    """Where the password came from, for the error that says it was refused."""
+    try:
+        in_url = urlsplit(url).password is not None
+    except ValueError:
+        in_url = False
+    if in_url:
+        return f"(the password is the one in the store URL, which wins over {PASSWORD_ENV})"
+    if os.environ.get(PASSWORD_ENV):
+        return f"(the password comes from the environment variable {PASSWORD_ENV})"
+    return (
+        f"(give the password in the URL, redis://:PASSWORD@HOST, or in the environment "
+        f"variable {PASSWORD_ENV})"
+    )
 
 
 def redis_options(url: str, timeout: float) -> tuple[dict[str, Any], str]:
@@ -68,6 +97,10 @@ def redis_options(url: str, timeout: float) -> tuple[dict[str, Any], str]:
         "client_name": "relayguard-policy",
     }
     if parts.scheme == "rediss":
+        for name, what in (("ca", "CA file"), ("cert", "certificate"), ("key", "key file")):
+            path = option.get(name)
+            if path is not None and not os.path.isfile(path):
+                raise ConfigError(f"redis store URL: {name}={path}: no such {what}")
         kwargs.update(
             ssl=True,
             ssl_ca_certs=option.get("ca"),
@@ -85,14 +118,31 @@ class RedisStore:
 
     def __init__(self, url: str, *, timeout: float = 0.5) -> None:
         kwargs, self.prefix = redis_options(url, timeout)
+        self._url = url
         self._redis = redis.Redis(**kwargs)
         self._check = self._redis.register_script(lua.CHECK_SCRIPT)
         self._refund = self._redis.register_script(lua.REFUND_SCRIPT)
         self._contained_key = f"{self.prefix}contained"
 
     def ping(self) -> None:
-        """Connect and authenticate now (a bad URL or password fails here, not mid-traffic)."""
-        self._call(self._redis.ping)
+        """Connect and authenticate now.
+
+        A refused password or a bad database number is a :class:`ConfigError` (no retry will
+        fix it); an unreachable server a :class:`StoreError` (the server may come up later).
+        """
+        try:
+            self._redis.ping()
+        except (redis.exceptions.AuthenticationError, redis.exceptions.ResponseError) as exc:
+            text = str(exc)
+            auth = isinstance(exc, redis.exceptions.AuthenticationError) or any(
+                word in text for word in ("NOAUTH", "WRONGPASS", "AUTH")
+            )
+            if auth:
+                hint = _password_hint(self._url)
+                raise ConfigError(f"redis refused the login: {text} {hint}") from None
+            raise ConfigError(f"redis refused the store URL: {text}") from None
+        except (redis.exceptions.RedisError, OSError) as exc:
+            raise StoreError(f"redis: {type(exc).__name__}: {exc}") from exc
 
     def close(self) -> None:
         self._redis.close()
@@ -124,6 +174,14 @@ class RedisStore:
         return bool(self._call(self._redis.hsetnx, self._contained_key, key, value))
 
     def release(self, key: str) -> bool:
+        rate = f"{self.prefix}rate:"
+        pattern = f"{_glob_escape(rate + CONTAIN_PREFIX)}*:{_glob_escape(key)}"
+        names = self._call(lambda: list(self._redis.scan_iter(match=pattern, count=1000)))
+        stale = [
+            n for n in names if is_contain_window(n.decode("utf-8", "replace")[len(rate) :], key)
+        ]
+        if stale:
+            self._call(self._redis.delete, *stale)
         return bool(self._call(self._redis.hdel, self._contained_key, key))
 
     def is_contained(self, key: str) -> bool:

@@ -31,6 +31,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import Any, Final
+from urllib.parse import quote
 
 from relayguard.policy.limiter import NEW, Decision, Limit
 from relayguard.policy.stores.base import (
@@ -40,12 +41,15 @@ from relayguard.policy.stores.base import (
     StoreError,
     Verdict,
     decide,
+    is_contain_window,
     window_id,
 )
 
 SCHEMA_VERSION: Final = 2
 SWEEP_EVERY: Final = 64
 SWEEP_ROWS: Final = 256
+_TABLES: Final = frozenset(("rate_state", "containment", "generation"))
+_REQUIRED_TABLES: Final = frozenset(("rate_state", "containment"))
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS rate_state (
@@ -81,7 +85,11 @@ _SWEEP: Final = (
 
 
 class SqliteStore:
-    """Rate-limit state and containment in the SQLite file ``path`` (created if missing)."""
+    """Rate-limit state and containment in the SQLite file ``path``.
+
+    ``create``: a missing file is created and given the schema; without it, the file must
+    already be a relayguard store. A database with tables of its own is never touched.
+    """
 
     def __init__(
         self,
@@ -89,9 +97,12 @@ class SqliteStore:
         *,
         busy_timeout: float = 0.5,
         checkpoint_every: float | None = None,
+        create: bool = True,
     ) -> None:
         self.path = os.fspath(path)
-        db = self._connect(busy_timeout)
+        if not create and not os.path.exists(self.path):
+            raise StoreError(f"no policy store at {self.path!r} (nothing was ever stored there)")
+        db = self._connect(busy_timeout, create)
         self._db = db
         self._lock = threading.Lock()
         self._charges = 0
@@ -99,6 +110,7 @@ class SqliteStore:
         self._contained_keys: frozenset[str] = frozenset()
         self._contained_generation = -1
         try:
+            self._check_tables(create)
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")
             db.execute("BEGIN IMMEDIATE")
@@ -115,7 +127,11 @@ class SqliteStore:
             db.close()
             if isinstance(exc, StoreError):
                 raise
-            raise StoreError(f"cannot set up {self.path!r}: {exc}") from exc
+            if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
+                raise StoreError(
+                    f"{self.path!r} is not a relayguard policy store (not an SQLite database)"
+                ) from None
+            raise StoreError(f"cannot set up {self.path!r}: {exc}") from None
         self._checkpointer: _Checkpointer | None = None
         if checkpoint_every is not None:
             # A server must not fsync on its request path: a commit that crosses the WAL's
@@ -124,13 +140,28 @@ class SqliteStore:
             db.execute("PRAGMA wal_autocheckpoint = 0")
             self._checkpointer = _Checkpointer(self, checkpoint_every)
 
-    def _connect(self, busy_timeout: float) -> sqlite3.Connection:
+    def _connect(self, busy_timeout: float, create: bool = True) -> sqlite3.Connection:
+        target = self.path if create else f"file:{quote(os.path.abspath(self.path))}?mode=rw"
         try:
             return sqlite3.connect(
-                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+                target,
+                timeout=busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+                uri=not create,
             )
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open {self.path!r}: {exc}") from exc
+            raise StoreError(f"cannot open {self.path!r}: {exc}") from None
+
+    def _check_tables(self, create: bool) -> None:
+        """StoreError unless the file is empty (and ``create``) or has our tables only."""
+        rows = self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        tables = {str(name) for (name,) in rows if not str(name).startswith("sqlite_")}
+        if not tables and create:
+            return
+        if not tables or not tables <= _TABLES or not tables >= _REQUIRED_TABLES:
+            what = "an empty database" if not tables else f"it has tables {sorted(tables)}"
+            raise StoreError(f"{self.path!r} is not a relayguard policy store ({what})")
 
     def __enter__(self) -> SqliteStore:
         return self
@@ -227,7 +258,7 @@ class SqliteStore:
 
     def checkpoint(self) -> None:
         """Copy the WAL into the database file, without waiting for readers or writers."""
-        db = self._connect(busy_timeout=0)
+        db = self._connect(0)
         try:
             db.execute("PRAGMA wal_checkpoint(PASSIVE)")
         except sqlite3.Error:
@@ -249,7 +280,18 @@ class SqliteStore:
         return self._change(sql, (key, reason, now))
 
     def release(self, key: str) -> bool:
-        return self._change("DELETE FROM containment WHERE key = ?", (key,))
+        with self._lock, self._transaction("containment"):
+            db = self._db
+            # 'contain;' is the string right after every 'contain:...': an index range scan
+            rows = db.execute(
+                "SELECT DISTINCT key FROM rate_state WHERE key > 'contain:' AND key < 'contain;'"
+            ).fetchall()
+            stale = [(k,) for (k,) in rows if is_contain_window(str(k), key)]
+            db.executemany("DELETE FROM rate_state WHERE key = ?", stale)
+            changed = db.execute("DELETE FROM containment WHERE key = ?", (key,)).rowcount == 1
+            if changed:
+                db.execute(_BUMP)
+            return changed
 
     def is_contained(self, key: str) -> bool:
         return bool(self._read("SELECT 1 FROM containment WHERE key = ?", (key,)))
