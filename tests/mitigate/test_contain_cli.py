@@ -243,3 +243,13 @@ def test_the_store_is_contained_even_when_the_queue_cannot_be_read(
         f"queue: {why}: its queued mail was not released",
     ]
     assert contained(store) == []
+
+
+def test_the_account_is_spelled_as_the_policy_server_spells_it(
+    relayguard: Any, postfix: FakePostfix, tmp_path: Path
+) -> None:
+    store = f"sqlite:{tmp_path / 'policy.sqlite'}"
+    done = relayguard("contain", ALICE.upper(), "--store", store, "--apply")
+    assert done.code == 0, done.err
+    assert contained(store) == [ALICE.lower()]
+    assert postfix.postsuper() == ["-h -", "AAA111", "BBB222"]

@@ -10,6 +10,7 @@ from relayguard.mitigate import postfix_queue
 from relayguard.mitigate.containment import check_account, runbook, select, shown_store
 from relayguard.mitigate.postfix_queue import QueueCommandError
 from relayguard.policy.config import DEFAULT_STORE, load_config
+from relayguard.policy.keys import admin_key
 from relayguard.policy.stores import open_store
 from relayguard.report.sanitize import clean
 
@@ -70,7 +71,7 @@ def contain(
 
     Without --apply nothing changes: it prints what it would do.
     """
-    account = check_account(account)
+    account = admin_key(check_account(account))  # as the policy server spells it
     reason = clean(reason, 200)
     spec, store_options = store_to_use(store_spec, config_path)
     shown = shown_store(spec)
