@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
-from relayguard import config as config_mod
 from relayguard.errors import InputError, RelayguardError
-from relayguard.report.console import report_console, silence_stdout
-from relayguard.wire import WireOptions, analyze_capture
-from relayguard.wire.result import PcapResult, dumps
+
+if TYPE_CHECKING:
+    from relayguard.wire.result import PcapResult
 
 
 def _networks(values: tuple[str, ...], option: str) -> list[str]:
@@ -28,7 +28,7 @@ _PORT = click.IntRange(1, 65535)
 
 
 @click.command("pcap")
-@click.argument("path", metavar="FILE.pcap|FILE.pcapng")
+@click.argument("path", metavar="FILE.pcap|FILE.pcapng|-")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML config.")
 @click.option(
     "--local-domain", "local_domains", multiple=True, metavar="DOMAIN",
@@ -73,12 +73,19 @@ def pcap(
     as_json: bool,
     verbose: bool,
 ) -> int:
-    """Reassemble the SMTP sessions in a pcap or pcapng capture (also gzip-compressed) and
-    report open relay use, AUTH brute force, relay probing, outbound spikes, and hosts that
-    are not mail servers sending straight to port 25.
+    """Reassemble the SMTP sessions in a pcap or pcapng capture (also gzip-compressed, or
+    from standard input) and report open relay use, AUTH brute force, relay probing,
+    outbound spikes, and hosts that are not mail servers sending straight to port 25.
+
+    The capture is FILE, or - for standard input (tcpdump -w - ... | relayguard pcap -).
 
     Exit code: 0 clean, 1 suspicious, 2 abused, 3 error (nothing could be read).
     """
+    # imported here, not at the top: `relayguard pcap --help` needs none of them
+    from relayguard import config as config_mod
+    from relayguard.report.console import silence_stdout
+    from relayguard.wire import WireOptions, analyze_capture
+
     cfg = config_mod.with_overrides(
         config_mod.load(config_path),
         local_domains=list(local_domains),
@@ -107,8 +114,11 @@ def pcap(
 
 def _output(result: PcapResult, *, as_json: bool, verbose: bool) -> None:
     if as_json:
+        from relayguard.wire.result import dumps
+
         sys.stdout.write(dumps(result) + "\n")
         return
+    from relayguard.report.console import report_console
     from relayguard.wire.render import render
 
     render(result, report_console(), verbose=verbose)

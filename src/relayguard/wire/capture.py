@@ -7,6 +7,10 @@ micro- or nanosecond times, pcapng, either of them gzip-compressed) and returns 
 :meth:`scan` calls ``on_segment`` for every TCP segment with a source or destination port in
 the ``hot`` table. Everything else is counted in :class:`CaptureStats` and dropped.
 
+The input is read strictly forward, never seeked, so a pipe works as well as a file (``-``
+is standard input): the bytes taken to recognise the format are put back in front of the
+stream by :class:`_Rejoined`, for the gzip decompressor and for the scanner.
+
 The hot loop is written for speed: the file is read in large chunks, record headers are
 unpacked in place, and a packet costs a few integer reads until its ports are known to be
 interesting; only then are addresses and payload copied out. Ethernet (with up to two VLAN
@@ -24,9 +28,12 @@ link type and time resolution) is checked the same way; dpkt parses the interfac
 from __future__ import annotations
 
 import gzip
+import io
 import struct
+import sys
 from collections.abc import Callable
-from typing import Any, BinaryIO, Final
+from contextlib import ExitStack
+from typing import Any, Final, Protocol
 
 import dpkt
 
@@ -61,22 +68,25 @@ _RAW_LINKS = frozenset({LINK_RAW, 12, 14, LINK_IPV4, LINK_IPV6})
 SegmentSink = Callable[[float, bytes, int, bytes, int, int, int, bytes, bool], None]
 
 
-class Capture:
-    """One open capture file; :meth:`scan` reads it once."""
+STDIN: Final = "-"
+STDIN_NAME: Final = "standard input"
 
-    def __init__(
-        self, stream: BinaryIO, path: str, fmt: str, head: bytes, raw: BinaryIO | None = None
-    ) -> None:
+
+class Readable(Protocol):
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
+class Capture:
+    """One open capture; :meth:`scan` reads it once."""
+
+    def __init__(self, stream: Readable, path: str, fmt: str, owned: ExitStack) -> None:
         self.stream = stream
-        self.raw = raw  # the file under a decompressing stream
         self.path = path
         self.stats = CaptureStats(path=path, format=fmt)
-        self._head = head  # bytes already read from the stream
+        self._owned = owned  # closes what open_capture opened: never standard input
 
     def close(self) -> None:
-        self.stream.close()
-        if self.raw is not None:
-            self.raw.close()
+        self._owned.close()
 
     def __enter__(self) -> Capture:
         return self
@@ -99,12 +109,42 @@ class Capture:
         return self.stats
 
     def read(self, n: int) -> bytes:
-        if self._head:
-            data, self._head = self._head[:n], self._head[n:]
-            if len(data) < n:
-                data += self.stream.read(n - len(data))
-            return data
         return self.stream.read(n)
+
+
+class _Rejoined:
+    """``head`` (bytes already taken from ``rest``) followed by the rest of ``rest``."""
+
+    def __init__(self, head: bytes, rest: Readable) -> None:
+        self._head = head
+        self._rest = rest
+
+    def read(self, n: int = -1, /) -> bytes:
+        head = self._head
+        if not head:
+            return self._rest.read(n)
+        if n < 0:
+            self._head = b""
+            return head + self._rest.read()
+        self._head = head[n:]
+        if len(head) >= n:
+            return head[:n]
+        return head + self._rest.read(n - len(head))
+
+    def seek(self, offset: int, whence: int = 0, /) -> int:
+        # gzip.GzipFile seeks its file only to go backwards, which nothing here does
+        raise io.UnsupportedOperation("a capture is read forward only")
+
+
+def _read_up_to(f: Readable, n: int) -> bytes:
+    """``n`` bytes, fewer only at the end: a pipe may hand them over a few at a time."""
+    data = f.read(n)
+    while 0 < len(data) < n:
+        more = f.read(n - len(data))
+        if not more:
+            break
+        data += more
+    return data
 
 
 def _why(exc: BaseException) -> str:
@@ -113,36 +153,46 @@ def _why(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def open_capture(path: str) -> Capture:
-    """The capture at ``path``; :class:`CaptureError` when it is not one."""
+def open_capture(path: str, *, stdin: Readable | None = None) -> Capture:
+    """The capture at ``path``, ``-`` for ``stdin`` (default: standard input).
+
+    Raises :class:`CaptureError` when it cannot be opened or is not a capture.
+    """
+    owned = ExitStack()
+    if path == STDIN:
+        name = STDIN_NAME
+        source: Readable = stdin if stdin is not None else sys.stdin.buffer
+    else:
+        name = path
+        try:
+            source = owned.enter_context(open(path, "rb"))  # noqa: SIM115 - Capture.close
+        except OSError as exc:
+            raise CaptureError(f"cannot read {path}: {_why(exc)}") from None
     try:
-        raw: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed by Capture.close
-    except OSError as exc:
-        raise CaptureError(f"cannot read {path}: {_why(exc)}") from None
-    try:
-        head = raw.read(4)
+        head = _read_up_to(source, 4)
+        rejoined = _Rejoined(head, source)
+        stream: Readable = rejoined
         suffix = ""
-        stream = raw
         if head[:2] == GZIP_MAGIC:
-            raw.seek(0)
-            stream = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
-            head = stream.read(4)
+            unzipped = owned.enter_context(gzip.GzipFile(fileobj=rejoined, mode="rb"))
+            head = _read_up_to(unzipped, 4)
+            stream = _Rejoined(head, unzipped)
             suffix = ", gzip"
         if head in PCAP_MAGICS:
             fmt = "pcap"
         elif head == PCAPNG_MAGIC:
             fmt = "pcapng"
         elif not head:
-            raise CaptureError(f"{path} is empty")
+            raise CaptureError(f"{name} is empty")
         else:
-            raise CaptureError(f"{path} is not a pcap or pcapng capture (unknown file signature)")
+            raise CaptureError(f"{name} is not a pcap or pcapng capture (unknown file signature)")
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raw.close()
-        raise CaptureError(f"cannot read {path}: {_why(exc)}") from None
+        owned.close()
+        raise CaptureError(f"cannot read {name}: {_why(exc)}") from None
     except CaptureError:
-        raw.close()
+        owned.close()
         raise
-    return Capture(stream, path, fmt + suffix, head, raw if stream is not raw else None)
+    return Capture(stream, name, fmt + suffix, owned)
 
 
 class _Decoder:
