@@ -59,3 +59,30 @@ def test_fair_queue_keeps_the_order_within_a_list_and_takes_late_arrivals() -> N
         taken.append(queue.popleft().name)
     assert taken == ["0.a.test.", "0.b.test.", "1.a.test.", "0.c.test.", "2.a.test."]
     assert not queue
+
+
+class ChainCore:
+    """Asks one query, and the next only once the previous one is answered."""
+
+    def __init__(self, length: int) -> None:
+        self.length = length
+        self.next = 0
+        self.answered: list[str] = []
+
+    def next_queries(self) -> list[Query]:
+        if self.next > len(self.answered) or self.next >= self.length:
+            return []
+        self.next += 1
+        return [q("chain.test", self.next - 1)]
+
+    def receive(self, query: Query, answer: Answer) -> None:
+        self.answered.append(query.name)
+
+
+def test_a_chain_of_queries_ends_with_every_idle_worker() -> None:
+    # 63 of the 64 workers wait for work most of the time; each answer wakes one of them
+    core = ChainCore(5)
+    resolver = RecordingResolver()
+    asyncio.run(drive_incremental(cast(Resolver, resolver), core, workers=64))
+    assert resolver.sent == [f"{n}.chain.test." for n in range(5)]
+    assert core.answered == resolver.sent

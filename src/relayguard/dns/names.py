@@ -10,9 +10,6 @@ from __future__ import annotations
 import ipaddress
 import re
 
-import dns.exception
-import dns.name
-
 from relayguard.dns._errors import TargetError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -54,6 +51,13 @@ def normalize_domain(text: str, *, what: str = "a domain name") -> str:
     if not raw or raw.startswith("-") or "\\" in raw:
         raise TargetError(f"{shown!r} is not {what}")
     raw = raw.rstrip(".") if raw.endswith(".") and not raw.endswith("..") else raw
+    if raw.isascii():  # the usual case, without dnspython (which would give the same name)
+        name = raw.lower()
+        if len(name) <= MAX_NAME and all(_LABEL.fullmatch(label) for label in name.split(".")):
+            return name
+    import dns.exception  # IDNA, escapes and the errors: dnspython's rules
+    import dns.name
+
     try:
         ascii_name = dns.name.from_text(raw, origin=None).to_text(omit_final_dot=True)
     except (dns.exception.DNSException, ValueError, UnicodeError):

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from relayguard.dns._errors import ResolverConfigError
 from relayguard.dns._events import Answer, Query, Status
@@ -30,9 +30,10 @@ from relayguard.dns.transport import (
     UdpPool,
     exchange_tcp,
     failure,
-    make_request,
+    prepare,
     read_reply,
 )
+from relayguard.dns.wire import FLAG_TC
 
 ENV_RESOLVER = "RELAYGUARD_RESOLVER"
 RESOLV_CONF = Path("/etc/resolv.conf")
@@ -127,12 +128,13 @@ class _Limiter:
         return max(0.0, tat - now - (self.burst - 1) * self.interval)
 
 
-@dataclass(slots=True)
 class Stats:
-    sent: int = 0
-    cached: int = 0
-    retried: int = 0
-    tcp: int = 0
+    """Queries sent, answered from the cache (or shared), retried, and repeated over TCP."""
+
+    __slots__ = ("cached", "retried", "sent", "tcp")
+
+    def __init__(self) -> None:
+        self.sent = self.cached = self.retried = self.tcp = 0
 
 
 class Resolver:
@@ -161,7 +163,8 @@ class Resolver:
         self._max_in_flight = max_in_flight
         self._pools: dict[Server, UdpPool] = {}
         self._cache: dict[tuple[str, str], tuple[float, Answer]] = {}
-        self._inflight: dict[tuple[str, str], asyncio.Future[Answer]] = {}
+        # The callers waiting for a question already on its way (each its own future).
+        self._inflight: dict[tuple[str, str], list[asyncio.Future[Answer]]] = {}
 
     async def resolve(self, query: Query) -> Answer:
         key = (query.name, query.rdtype)
@@ -169,21 +172,25 @@ class Resolver:
         if hit is not None and hit[0] > self.clock():
             self.stats.cached += 1
             return hit[1] if hit[1].query == query else _requeried(hit[1], query)
-        shared = self._inflight.get(key)
-        if shared is not None:
+        waiting = self._inflight.get(key)
+        if waiting is not None:  # the same question is on its way: share its answer
             self.stats.cached += 1
-            return _requeried(await asyncio.shield(shared), query)
-        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
+            mine: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+            waiting.append(mine)
+            return _requeried(await mine, query)
+        waiting = self._inflight[key] = []
         try:
             answer = await self._resolve(query)
-            future.set_result(answer)
         except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: nobody else may be waiting
+            for future in waiting:
+                if not future.done():
+                    future.set_exception(exc)
             raise
         finally:
             del self._inflight[key]
+        for future in waiting:
+            if not future.done():  # else that caller was cancelled
+                future.set_result(answer)
         self._remember(key, answer)
         return answer
 
@@ -199,9 +206,9 @@ class Resolver:
         chain: tuple[str, ...] = ()
         current = query
         for _ in range(MAX_CNAME_HOPS):
-            result = await self._ask(current, query, chain)
+            result = await self._ask(current, query, chain, started)
             if isinstance(result, Answer):
-                return _timed(result, self.clock() - started)
+                return result
             chain = result.chain
             if result.target in chain[:-1] or result.target == query.name:
                 break
@@ -209,8 +216,9 @@ class Resolver:
         return Answer(query, Status.ERROR, cname_chain=chain, detail="CNAME loop or chain too long")
 
     async def _ask(
-        self, current: Query, original: Query, chain: tuple[str, ...]
+        self, current: Query, original: Query, chain: tuple[str, ...], started: float
     ) -> Answer | Partial:
+        """The answer (its ``elapsed`` counted from ``started``), or where a CNAME leads."""
         server = self.routes.get(original.bucket, self.server)
         pool = self._pools.get(server)
         if pool is None:
@@ -223,23 +231,23 @@ class Resolver:
         last: BaseException = TimeoutError()
         async with self._slots:
             for attempt in range(self.tries):
-                request = make_request(current)
+                outgoing = prepare(current)
                 self.stats.sent += 1
                 self.stats.retried += attempt > 0
                 try:
-                    reply = await pool.exchange(request, self.timeout)
-                    if reply.flags & 0x0200:  # TC: the whole answer only comes over TCP
+                    reply = await pool.exchange(outgoing, self.timeout)
+                    if reply.flags & FLAG_TC:  # the whole answer only comes over TCP
                         self.stats.tcp += 1
-                        reply = await exchange_tcp(make_request(current), server, self.timeout)
+                        reply = await exchange_tcp(current, server, self.timeout)
                 except ConnectionRefusedError as exc:
-                    return failure(original, exc, server)
+                    return _timed(failure(original, exc, server), self.clock() - started)
                 except (TimeoutError, OSError, EOFError) as exc:
                     last = exc
                     continue
                 except Exception as exc:  # dnspython's FormError and friends: a broken answer
-                    return failure(original, exc, server)
-                return read_reply(original, reply, chain)
-        return failure(original, last, server)
+                    return _timed(failure(original, exc, server), self.clock() - started)
+                return read_reply(original, reply, chain, self.clock() - started)
+        return _timed(failure(original, last, server), self.clock() - started)
 
     def close(self) -> None:
         for pool in self._pools.values():
@@ -285,10 +293,12 @@ async def drive(resolver: Resolver, core: Steps[T]) -> T:
         return stop.value  # type: ignore[no-any-return]
 
 
-class Incremental(Protocol):
-    def next_queries(self) -> list[Query]: ...
+if TYPE_CHECKING:  # a Protocol class costs a millisecond to create at every start
 
-    def receive(self, query: Query, answer: Answer) -> None: ...
+    class Incremental(Protocol):
+        def next_queries(self) -> list[Query]: ...
+
+        def receive(self, query: Query, answer: Answer) -> None: ...
 
 
 class FairQueue:
@@ -329,18 +339,28 @@ class FairQueue:
 async def drive_incremental(resolver: Resolver, core: Incremental, workers: int = 64) -> None:
     """Feed ``core`` every answer as it arrives, asking what it needs next each time."""
     todo = FairQueue(core.next_queries())
-    wake = asyncio.Event()
+    idle: collections.deque[asyncio.Future[None]] = collections.deque()
     busy = 0
+
+    def wake(count: int) -> None:
+        # As many idle workers as there is new work: waking all of them for every answer
+        # (64 coroutines, most finding nothing to do) cost more than the answer itself.
+        while count > 0 and idle:
+            waiter = idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                count -= 1
 
     async def worker() -> None:
         nonlocal busy
         while True:
             if not todo:
-                if busy == 0:
-                    wake.set()
+                if busy == 0:  # nothing queued and nothing on its way: all done
+                    wake(len(idle))
                     return
-                wake.clear()
-                await wake.wait()
+                waiter = asyncio.get_running_loop().create_future()
+                idle.append(waiter)
+                await waiter
                 continue
             query = todo.popleft()
             busy += 1
@@ -349,7 +369,8 @@ async def drive_incremental(resolver: Resolver, core: Incremental, workers: int 
             finally:
                 busy -= 1
             core.receive(query, answer)
-            todo.extend(core.next_queries())
-            wake.set()
+            more = core.next_queries()
+            todo.extend(more)
+            wake(len(more))
 
     await asyncio.gather(*(worker() for _ in range(max(1, workers))))

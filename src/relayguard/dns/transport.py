@@ -2,31 +2,30 @@
 
 Theory of operation: a small pool of connected UDP sockets per server (connected, so the kernel
 drops datagrams from anyone else and reports "port unreachable"), each with random 16-bit ids
-for the queries in flight on it. A reply is taken only when dnspython's ``is_response`` agrees
-(same id, same question). A timeout or an ICMP error ends one attempt; the resolver decides
-about retries. Everything the server sends is bounded before it reaches a core (see the
+for the queries in flight on it. A reply is taken only when it answers the query (same id, same
+question): :mod:`relayguard.dns.wire` decides for the plain messages of the usual case, and
+dnspython (``is_response``, imported only then) for any other. The queries of one turn of the
+event loop are sent together at its end, and one timer per pool ends the attempts that got no
+reply in time. A timeout or an ICMP error ends one attempt; the resolver
+decides about retries. Everything the server sends is bounded before it reaches a core (see the
 ``MAX_*`` constants).
 """
 
 from __future__ import annotations
 
 import asyncio
-import secrets
+import heapq
+import os
+import socket
+import sys
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
-import dns.asyncquery
-import dns.exception
-import dns.flags
-import dns.message
-import dns.name
-import dns.rcode
-import dns.rdatatype
-
+from relayguard.dns import wire
 from relayguard.dns._events import Answer, Query, Status
 
 # 1232 bytes: the EDNS buffer size DNS Flag Day 2020 settled on (no IP fragmentation).
-EDNS_PAYLOAD = 1232
+EDNS_PAYLOAD = wire.EDNS_PAYLOAD
 # Sockets per server: spreads the queries over as many random source ports.
 POOL_SIZE = 8
 # Records kept per answer and characters per TXT record: far above any real SPF, DKIM or
@@ -46,10 +45,31 @@ class Server:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
+class Outgoing(NamedTuple):
+    """One attempt's query: its question in wire form, or (a name :mod:`wire` does not write)
+    a dnspython request."""
+
+    query: Query
+    question: bytes | None
+    request: Any = None
+
+
+def prepare(query: Query) -> Outgoing:
+    question = wire.encode_question(query.name, query.rdtype)
+    if question is not None:
+        return Outgoing(query, question)
+    from relayguard.dns import _dnspython
+
+    return Outgoing(query, None, _dnspython.make_request(query))
+
+
+_Pending = tuple["asyncio.Future[wire.Reply]", Outgoing]
+
+
 class _Channel(asyncio.DatagramProtocol):
     def __init__(self) -> None:
         self.transport: asyncio.DatagramTransport | None = None
-        self.pending: dict[int, tuple[asyncio.Future[dns.message.Message], Any]] = {}
+        self.pending: dict[int, _Pending] = {}
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -58,15 +78,21 @@ class _Channel(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: Any) -> None:
         if len(data) < 12:
             return
-        entry = self.pending.get(int.from_bytes(data[:2], "big"))
+        qid = int.from_bytes(data[:2], "big")
+        entry = self.pending.get(qid)
         if entry is None:
             return
-        future, request = entry
-        try:
-            reply = dns.message.from_wire(data, ignore_trailing=True)
-        except (dns.exception.DNSException, ValueError, IndexError):
-            return  # garbage with a matching id: keep waiting for the real reply
-        if not future.done() and request.is_response(reply):
+        future, outgoing = entry
+        if future.done():
+            return
+        if outgoing.question is not None:
+            try:
+                reply = wire.parse_reply(data, qid, outgoing.question, outgoing.query.name)
+            except (wire.WireError, wire.Unusual):
+                reply = _read_with_dnspython(data, outgoing, qid)
+        else:
+            reply = _read_with_dnspython(data, outgoing, qid)
+        if reply is not None:  # else garbage or another question: keep waiting
             future.set_result(reply)
 
     def error_received(self, exc: Exception) -> None:
@@ -81,6 +107,62 @@ class _Channel(asyncio.DatagramProtocol):
         self.error_received(exc or ConnectionError("socket closed"))
 
 
+def _read_with_dnspython(data: bytes, outgoing: Outgoing, qid: int) -> wire.Reply | None:
+    from relayguard.dns import _dnspython
+
+    return _dnspython.read_datagram(data, outgoing.query, qid, outgoing.request)
+
+
+class _Deadlines:
+    """The timeouts of every attempt on one timer: a heap of deadlines, and the timer set for
+    the earliest one still waiting (a timer per attempt costs more than the query)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._heap: list[tuple[float, int, asyncio.Future[wire.Reply]]] = []
+        self._added = 0
+        self._armed: float | None = None
+
+    def add(self, deadline: float, future: asyncio.Future[wire.Reply]) -> None:
+        self._added += 1
+        heapq.heappush(self._heap, (deadline, self._added, future))
+        if self._armed is None or deadline < self._armed:
+            self._arm(deadline)
+
+    def _arm(self, when: float) -> None:
+        self._armed = when
+        self.loop.call_at(when, self._fire, when)
+
+    def _fire(self, when: float) -> None:
+        if when != self._armed:
+            return  # superseded by an earlier deadline
+        self._armed = None
+        # asyncio may run a timer a clock tick early
+        now = self.loop.time() + 0.001
+        heap = self._heap
+        while heap and (heap[0][0] <= now or heap[0][2].done()):
+            future = heapq.heappop(heap)[2]
+            if not future.done():
+                future.set_exception(TimeoutError())
+        if heap:
+            self._arm(heap[0][0])
+
+
+class _Ids:
+    """Random 16-bit query ids, read from the kernel's CSPRNG 256 at a time."""
+
+    def __init__(self) -> None:
+        self._stock: list[int] = []
+
+    def next(self) -> int:
+        if not self._stock:
+            self._stock = list(memoryview(os.urandom(512)).cast("H"))
+        return self._stock.pop()
+
+
+_IDS = _Ids()
+
+
 class UdpPool:
     """Queries to one server over a few connected UDP sockets."""
 
@@ -89,40 +171,77 @@ class UdpPool:
         self._channels: list[_Channel] = []
         self._next = 0
         self._opening: asyncio.Lock | None = None
+        self._deadlines: _Deadlines | None = None
+        self._outbox: list[tuple[_Channel, bytes, asyncio.Future[wire.Reply]]] = []
 
-    async def _channel(self) -> _Channel:
+    def _socket(self) -> socket.socket:
+        """A UDP socket connected to the server (its address is numeric: no name lookup)."""
+        family = socket.AF_INET6 if ":" in self.server.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            sock.connect((self.server.host, self.server.port))
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    async def _open_channel(self) -> _Channel:
         if self._opening is None:
             self._opening = asyncio.Lock()
         async with self._opening:
             self._channels = [c for c in self._channels if not c.closed]
             if len(self._channels) < POOL_SIZE:
                 loop = asyncio.get_running_loop()
-                _, channel = await loop.create_datagram_endpoint(
-                    _Channel, remote_addr=(self.server.host, self.server.port)
-                )
+                _, channel = await loop.create_datagram_endpoint(_Channel, sock=self._socket())
                 self._channels.append(channel)
                 return channel
         self._next = (self._next + 1) % len(self._channels)
         return self._channels[self._next]
 
-    async def exchange(self, request: dns.message.Message, timeout: float) -> dns.message.Message:
+    async def exchange(self, outgoing: Outgoing, timeout: float) -> wire.Reply:
         """One attempt: the reply, or TimeoutError / OSError."""
-        channel = await self._channel()
-        qid = secrets.randbits(16)
-        while qid in channel.pending:
-            qid = secrets.randbits(16)
-        request.id = qid
+        channel = None
+        if len(self._channels) == POOL_SIZE:  # the usual case: the pool is open
+            self._next = (self._next + 1) % POOL_SIZE
+            channel = self._channels[self._next]
+        if channel is None or channel.closed:
+            channel = await self._open_channel()
+        pending = channel.pending
+        qid = _IDS.next()
+        while qid in pending:
+            qid = _IDS.next()
+        if outgoing.question is not None:
+            packet = wire.encode_query(qid, outgoing.question)
+        else:
+            outgoing.request.id = qid
+            packet = outgoing.request.to_wire()
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[dns.message.Message] = loop.create_future()
-        channel.pending[qid] = (future, request)
-        timer = loop.call_later(timeout, _expire, future)
+        future: asyncio.Future[wire.Reply] = loop.create_future()
+        pending[qid] = (future, outgoing)
+        deadlines = self._deadlines
+        if deadlines is None or deadlines.loop is not loop:
+            deadlines = self._deadlines = _Deadlines(loop)
+        deadlines.add(loop.time() + timeout, future)
+        self._outbox.append((channel, packet, future))
+        if len(self._outbox) == 1:
+            loop.call_soon(self._flush)
         try:
-            assert channel.transport is not None
-            channel.transport.sendto(request.to_wire())
             return await future
         finally:
-            timer.cancel()
-            channel.pending.pop(qid, None)
+            pending.pop(qid, None)
+
+    def _flush(self) -> None:
+        # The queries of one turn of the event loop leave together, after the replies of that
+        # turn are read: the server wakes once for the lot, not once per query.
+        outbox, self._outbox = self._outbox, []
+        for channel, packet, future in outbox:
+            try:
+                assert channel.transport is not None
+                channel.transport.sendto(packet)
+            except Exception as exc:  # that query's attempt fails with it, as if sent at once
+                if not future.done():
+                    future.set_exception(exc)
 
     def close(self) -> None:
         for channel in self._channels:
@@ -131,37 +250,22 @@ class UdpPool:
         self._channels = []
 
 
-def _expire(future: asyncio.Future[dns.message.Message]) -> None:
-    if not future.done():
-        future.set_exception(TimeoutError())
+async def exchange_tcp(query: Query, server: Server, timeout: float) -> wire.Reply:
+    from relayguard.dns import _dnspython
 
-
-def make_request(query: Query) -> dns.message.Message:
-    return dns.message.make_query(
-        query.name, query.rdtype, use_edns=0, payload=EDNS_PAYLOAD, flags=dns.flags.RD
-    )
-
-
-async def exchange_tcp(
-    request: dns.message.Message, server: Server, timeout: float
-) -> dns.message.Message:
-    reply = await dns.asyncquery.tcp(request, server.host, timeout=timeout, port=server.port)
-    if not request.is_response(reply):
-        raise ValueError("the TCP answer does not match the question")
-    return reply
+    return await _dnspython.exchange_tcp(query, server.host, server.port, timeout)
 
 
 # --- reading an answer ------------------------------------------------------------------------
 
 _RCODE_STATUS = {
-    dns.rcode.SERVFAIL: Status.SERVFAIL,
-    dns.rcode.REFUSED: Status.REFUSED,
-    dns.rcode.NXDOMAIN: Status.NXDOMAIN,
+    wire.SERVFAIL: Status.SERVFAIL,
+    wire.REFUSED: Status.REFUSED,
+    wire.NXDOMAIN: Status.NXDOMAIN,
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Partial:
+class Partial(NamedTuple):
     """The response ended in a CNAME whose target it does not carry: ask for the target."""
 
     chain: tuple[str, ...]
@@ -169,85 +273,87 @@ class Partial:
     ttl: int
 
 
-def _negative_ttl(reply: dns.message.Message) -> int:
-    for rrset in reply.authority:
-        if rrset.rdtype == dns.rdatatype.SOA and len(rrset):
-            return int(min(rrset.ttl, rrset[0].minimum))  # RFC 2308 s.5
-    return 0
+def _rcode_text(rcode: int) -> str:
+    if rcode < len(wire.RCODE_TEXT):
+        return wire.RCODE_TEXT[rcode]
+    from relayguard.dns import _dnspython  # an extended rcode came through dnspython
+
+    return _dnspython.rcode_text(rcode)
 
 
-def _text(rdata: Any, rdtype: int) -> str:
-    if rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
-        return str(rdata.address)
-    if rdtype == dns.rdatatype.MX:
-        return f"{int(rdata.preference)} {rdata.exchange.to_text().lower()}"
-    if rdtype in (dns.rdatatype.PTR, dns.rdatatype.CNAME, dns.rdatatype.NS):
-        return str(rdata.target.to_text().lower())
-    return str(rdata.to_text())
+def _owner_text(name: str) -> str:
+    """``name`` written the way answer owners are (see :func:`wire.name_text`)."""
+    if wire.is_plain(name):
+        return name
+    from relayguard.dns import _dnspython
+
+    return _dnspython.canonical(name)
 
 
 def read_reply(
-    query: Query, reply: dns.message.Message, chain: tuple[str, ...]
+    query: Query, reply: wire.Reply, chain: tuple[str, ...], elapsed: float = 0.0
 ) -> Answer | Partial:
     """The :class:`Answer` in ``reply``, following the CNAMEs it carries from the query name."""
-    rcode = reply.rcode()
+    rcode = reply.rcode
     status = _RCODE_STATUS.get(rcode)
     if status is Status.SERVFAIL or status is Status.REFUSED:
-        return Answer(query, status, cname_chain=chain, detail=dns.rcode.to_text(rcode))
-    if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
-        return Answer(query, Status.ERROR, cname_chain=chain, detail=dns.rcode.to_text(rcode))
-    rdtype = dns.rdatatype.from_text(query.rdtype)
-    owner = dns.name.from_text(chain[-1] if chain else query.name)
-    seen = {owner}
+        return Answer(query, status, cname_chain=chain, detail=_rcode_text(rcode), elapsed=elapsed)
+    if rcode not in (wire.NOERROR, wire.NXDOMAIN):
+        detail = _rcode_text(rcode)
+        return Answer(query, Status.ERROR, cname_chain=chain, detail=detail, elapsed=elapsed)
     ttl = None
-    for _ in range(MAX_CNAME_HOPS + 1):
-        found = _find(reply, owner, rdtype)
-        if found is not None:
-            return _records(query, found, chain, ttl)
-        alias = _find(reply, owner, dns.rdatatype.CNAME)
-        if alias is None or rdtype == dns.rdatatype.CNAME:
-            break
-        ttl = alias.ttl if ttl is None else min(ttl, alias.ttl)
-        owner = alias[0].target
-        chain = (*chain, owner.to_text().lower())
-        if owner in seen or len(chain) > MAX_CNAME_HOPS:
-            return Answer(query, Status.ERROR, cname_chain=chain, detail="CNAME loop")
-        seen.add(owner)
-    if chain and rcode == dns.rcode.NOERROR and not _has_negative_proof(reply):
+    if reply.answer:  # most replies have none: a name that is not listed
+        rdtype = wire.TYPE_CODES[query.rdtype]
+        owner = chain[-1] if chain else _owner_text(query.name)  # a chain's names are canonical
+        seen = {owner}
+        for _ in range(MAX_CNAME_HOPS + 1):
+            found = _find(reply, owner, rdtype)
+            if found is not None:
+                return _records(query, found, chain, ttl, elapsed)
+            alias = _find(reply, owner, wire.CNAME)
+            if alias is None or rdtype == wire.CNAME:
+                break
+            ttl = alias.ttl if ttl is None else min(ttl, alias.ttl)
+            owner = str(alias.records[0])
+            chain = (*chain, owner)
+            if owner in seen or len(chain) > MAX_CNAME_HOPS:
+                return Answer(
+                    query, Status.ERROR, cname_chain=chain, detail="CNAME loop", elapsed=elapsed
+                )
+            seen.add(owner)
+    # Without a SOA in the authority section, nothing says the CNAME target is empty.
+    if chain and rcode == wire.NOERROR and reply.negative_ttl is None:
         return Partial(chain, chain[-1], int(ttl or 0))
-    negative = _negative_ttl(reply)
-    status = Status.NXDOMAIN if rcode == dns.rcode.NXDOMAIN else Status.NODATA
-    return Answer(query, status, ttl=negative, cname_chain=chain)
+    status = Status.NXDOMAIN if rcode == wire.NXDOMAIN else Status.NODATA
+    negative = reply.negative_ttl or 0
+    return Answer(query, status, ttl=negative, cname_chain=chain, elapsed=elapsed)
 
 
-def _has_negative_proof(reply: dns.message.Message) -> bool:
-    """A SOA in the authority section: the server vouches that the CNAME target is empty."""
-    return any(rrset.rdtype == dns.rdatatype.SOA for rrset in reply.authority)
-
-
-def _find(reply: dns.message.Message, owner: dns.name.Name, rdtype: int) -> Any:
+def _find(reply: wire.Reply, owner: str, rdtype: int) -> wire.RRset | None:
     for rrset in reply.answer:
-        if rrset.name == owner and rrset.rdtype == rdtype and len(rrset):
+        if rrset.owner == owner and rrset.rdtype == rdtype and rrset.records:
             return rrset
     return None
 
 
-def _records(query: Query, rrset: Any, chain: tuple[str, ...], ttl: int | None) -> Answer:
+def _records(
+    query: Query, rrset: wire.RRset, chain: tuple[str, ...], ttl: int | None, elapsed: float
+) -> Answer:
     records: list[str] = []
     strings: list[int] = []
     cut = False
-    for rdata in rrset:
+    for record in rrset.records:
         if len(records) >= MAX_RECORDS:
             cut = True
             break
-        if rrset.rdtype == dns.rdatatype.TXT:
-            joined = b"".join(rdata.strings)
+        if isinstance(record, tuple):  # TXT
+            joined = b"".join(record)
             if len(joined) > MAX_TXT:
                 joined, cut = joined[:MAX_TXT], True
             records.append(joined.decode("utf-8", errors="surrogateescape"))
-            strings.append(len(rdata.strings))
+            strings.append(len(record))
         else:
-            records.append(_text(rdata, rrset.rdtype))
+            records.append(record)
     detail = f"answer cut to {MAX_RECORDS} records of {MAX_TXT} characters" if cut else ""
     lowest = rrset.ttl if ttl is None else min(ttl, rrset.ttl)
     return Answer(
@@ -258,12 +364,18 @@ def _records(query: Query, rrset: Any, chain: tuple[str, ...], ttl: int | None) 
         cname_chain=chain,
         detail=detail,
         txt_strings=tuple(strings),
+        elapsed=elapsed,
     )
+
+
+def _dnspython_timeout(exc: BaseException) -> bool:
+    module = sys.modules.get("dns.exception")  # not imported: not its Timeout either
+    return module is not None and isinstance(exc, module.Timeout)
 
 
 def failure(query: Query, exc: BaseException, server: Server) -> Answer:
     """An :class:`Answer` for an attempt that got no reply."""
-    if isinstance(exc, TimeoutError | dns.exception.Timeout):
+    if isinstance(exc, TimeoutError) or _dnspython_timeout(exc):
         return Answer(query, Status.TIMEOUT, detail=f"no answer from {server}")
     if isinstance(exc, ConnectionRefusedError):
         return Answer(query, Status.ERROR, detail=f"nothing answers DNS at {server}")

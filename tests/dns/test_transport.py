@@ -1,0 +1,248 @@
+"""The UDP transport: which datagrams it takes (anti-spoofing), what it hands to dnspython, its
+timeouts, and that a plain check never imports dnspython."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import dns.edns
+import dns.message
+import dns.name
+import dns.rrset
+import pytest
+
+from relayguard.dns import _dnspython, wire
+from relayguard.dns._events import Query
+from relayguard.dns.names import normalize_domain
+from relayguard.dns.transport import Outgoing, Server, UdpPool, _Channel, prepare
+from relayguard.dns.wire import Reply, RRset
+from tests.dns.lab import DnsLab
+
+NAME = "2.0.0.127.zen.dnsbl.test."
+
+
+def reply_to(request: dns.message.Message, *answers: str, qid: int | None = None,
+             name: str = NAME, options: list[dns.edns.Option] | None = None) -> bytes:  # fmt: skip
+    reply = dns.message.make_response(request)
+    if options is not None:
+        reply.use_edns(0, options=options)
+    for text in answers:
+        reply.answer.append(dns.rrset.from_text(name, 60, "IN", "A", text))
+    if qid is not None:
+        reply.id = qid
+    return bytes(reply.to_wire(want_shuffle=False))  # dnspython shuffles records by default
+
+
+def request_for(outgoing: Outgoing, qid: int) -> dns.message.Message:
+    request = _dnspython.make_request(outgoing.query)
+    request.id = qid
+    return request
+
+
+def waiting_channel(outgoing: Outgoing, qid: int) -> tuple[_Channel, asyncio.Future[Reply]]:
+    loop = asyncio.new_event_loop()
+    future: asyncio.Future[Reply] = loop.create_future()
+    channel = _Channel()
+    channel.pending[qid] = (future, outgoing)
+    loop.close()
+    return channel, future
+
+
+def test_only_the_reply_to_the_question_is_taken() -> None:
+    outgoing = prepare(Query(NAME, "A"))
+    assert outgoing.question is not None
+    channel, future = waiting_channel(outgoing, 7)
+    request = request_for(outgoing, 7)
+    other = _dnspython.make_request(Query("3.0.0.127.zen.dnsbl.test.", "A"))
+    other.id = 7
+    for spoof in (
+        reply_to(request, "127.0.0.2", qid=8),  # another id
+        reply_to(other, "127.0.0.2", name="3.0.0.127.zen.dnsbl.test."),  # another question
+        request.to_wire(),  # the query itself (QR clear)
+        b"\x00\x07" + b"\xff" * 40,  # garbage with the right id
+        b"\x00\x07\x81",  # shorter than a header
+    ):
+        channel.datagram_received(spoof, ("127.0.0.1", 53))
+        assert not future.done()
+    channel.datagram_received(reply_to(request, "127.0.0.4"), ("127.0.0.1", 53))
+    assert future.result() == Reply(0, 0x8100, (RRset(NAME, wire.A, 60, ("127.0.0.4",)),), None)
+
+
+def test_a_reply_outside_the_codec_is_read_by_dnspython() -> None:
+    outgoing = prepare(Query(NAME, "A"))
+    channel, future = waiting_channel(outgoing, 9)
+    cookie = dns.edns.CookieOption(b"\x01" * 8, b"")
+    data = reply_to(request_for(outgoing, 9), "127.0.0.2", options=[cookie])
+    with pytest.raises(wire.Unusual):
+        assert outgoing.question is not None
+        wire.parse_reply(data, 9, outgoing.question, NAME)
+    channel.datagram_received(data, ("127.0.0.1", 53))
+    assert future.result() == Reply(0, 0x8100, (RRset(NAME, wire.A, 60, ("127.0.0.2",)),), None)
+
+
+def test_a_name_outside_the_codec_is_asked_and_checked_by_dnspython() -> None:
+    outgoing = prepare(Query("*.example.test.", "A"))
+    assert outgoing.question is None and outgoing.request is not None
+    channel, future = waiting_channel(outgoing, 11)
+    outgoing.request.id = 11
+    wrong = _dnspython.make_request(Query("x.example.test.", "A"))
+    wrong.id = 11
+    channel.datagram_received(reply_to(wrong, "192.0.2.1", name="x.example.test."), ("", 0))
+    assert not future.done()
+    right = reply_to(outgoing.request, "192.0.2.1", name="*.example.test.")
+    channel.datagram_received(right, ("", 0))
+    assert future.result().answer == (RRset("*.example.test.", wire.A, 60, ("192.0.2.1",)),)
+
+
+class FakeServer:
+    """A UDP socket on 127.0.0.1 that answers each query with the datagrams a test gives."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setblocking(False)
+        self.server = Server("127.0.0.1", self.sock.getsockname()[1])
+
+    async def answer(self, make: list[object]) -> bytes:
+        loop = asyncio.get_running_loop()
+        data, peer = await loop.sock_recvfrom(self.sock, 4096)
+        request = dns.message.from_wire(data)
+        for build in make:
+            assert callable(build)
+            await loop.sock_sendto(self.sock, build(request), peer)
+        return bytes(data)
+
+
+def test_pool_takes_the_real_reply_after_spoofed_ones_over_udp() -> None:
+    async def main() -> tuple[Reply, bytes]:
+        fake = FakeServer()
+        pool = UdpPool(fake.server)
+        try:
+            served = asyncio.ensure_future(fake.answer([
+                lambda r: reply_to(r, "127.0.0.9", qid=(r.id + 1) % 65536),
+                # the right id, another name: "9.0.0.127..." (byte 13 is the first label's)
+                lambda r: reply_to(r, "127.0.0.9")[:13] + b"9" + reply_to(r, "127.0.0.9")[14:],
+                lambda r: reply_to(r, "127.0.0.2"),
+            ]))  # fmt: skip
+            reply = await pool.exchange(prepare(Query(NAME, "A")), 5.0)
+            return reply, await served
+        finally:
+            pool.close()
+            fake.sock.close()
+
+    reply, sent = asyncio.run(main())
+    assert reply == Reply(0, 0x8100, (RRset(NAME, wire.A, 60, ("127.0.0.2",)),), None)
+    question = wire.encode_question(NAME, "A")
+    assert question is not None
+    assert sent == wire.encode_query(int.from_bytes(sent[:2], "big"), question)
+
+
+def test_each_attempt_times_out_on_its_own_deadline() -> None:
+    async def main() -> list[str]:
+        fake = FakeServer()  # never answers
+        pool = UdpPool(fake.server)
+        outcomes: list[str] = []
+
+        async def attempt(label: str, timeout: float) -> None:
+            try:
+                await pool.exchange(prepare(Query(NAME, "A")), timeout)
+            except TimeoutError:
+                outcomes.append(label)
+
+        try:
+            await asyncio.gather(attempt("late", 0.4), attempt("early", 0.05),
+                                 attempt("middle", 0.2))  # fmt: skip
+            return outcomes
+        finally:
+            pool.close()
+            fake.sock.close()
+
+    assert asyncio.run(main()) == ["early", "middle", "late"]
+
+
+def test_question_bytes_of_a_txt_query() -> None:
+    outgoing = prepare(Query("example.test.", "TXT"))
+    assert outgoing.question == b"\x07example\x04test\x00" + struct.pack("!HH", 16, 1)
+
+
+# --- no dnspython on the usual path -------------------------------------------------------------
+
+CHECK = """
+import json, sys
+from relayguard.dns import listfile
+from relayguard.dns.io import ResolverOptions, check_dnsbl, parse_targets
+from relayguard.dns.resolver import choose_resolver
+report = check_dnsbl(parse_targets(["198.18.0.1", "127.0.0.2"]), listfile.load(sys.argv[2]),
+                     choose_resolver(sys.argv[1]), options=ResolverOptions(timeout=2, tries=1))
+listed = sum(r.verdict == "listed" for s in report.subjects for r in s.results)
+print(json.dumps({"dns": sorted(m for m in sys.modules if m == "dns" or m.startswith("dns.")),
+                  "listed": listed}))
+"""
+
+
+def test_a_plain_check_never_imports_dnspython(dns_lab: DnsLab, tmp_path: Path) -> None:
+    lists = dns_lab.lists_file(tmp_path, [{"zone": "bench01.dnsbl.test"},
+                                          {"zone": "zen.dnsbl.test", "like": "spamhaus-zen"}],
+                               "lists.toml")  # fmt: skip
+    run = subprocess.run([sys.executable, "-c", CHECK, dns_lab.resolver, str(lists)],
+                         capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    assert json.loads(run.stdout) == {"dns": [], "listed": 2}
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Example.TEST.", "mail.example.test", "_dmarc.example.test", "xn--bcher-kva.example",
+     "a" * 63 + ".test", "a-b.c_d.test", "B\u00fccher.example.", "-bad.test", "a..b", "a b.test",
+     "a" * 64 + ".test", ("a" * 50 + ".") * 5 + "test", "1.2.3.4", "exa$mple.test", "@"],
+)  # fmt: skip
+def test_domain_names_are_normalized_as_dnspython_would(text: str) -> None:
+    def with_dnspython(raw: str) -> str:
+        raw = raw.strip()
+        raw = raw.rstrip(".") if raw.endswith(".") and not raw.endswith("..") else raw
+        try:
+            name = dns.name.from_text(raw, origin=None).to_text(omit_final_dot=True).lower()
+        except Exception:
+            return "error"
+        ok = len(name) <= 253 and all(
+            label and len(label) <= 63 and label[0] != "-" and label[-1] != "-"
+            and all((c.isalnum() and c.isascii()) or c in "-_" for c in label)
+            for label in name.split(".")
+        )  # fmt: skip
+        return name if ok and not text.strip().startswith("-") else "error"
+
+    try:
+        mine = normalize_domain(text)
+    except Exception:
+        mine = "error"
+    assert mine == with_dnspython(text)
+
+
+class RefusingTransport:
+    def sendto(self, data: bytes, addr: object = None) -> None:
+        raise OSError(101, "Network is unreachable")
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_send_that_fails_fails_that_attempt_only() -> None:
+    async def main() -> str:
+        pool = UdpPool(Server("127.0.0.1", 53))
+        for _ in range(8):  # an open pool whose sockets cannot send
+            channel = _Channel()
+            channel.transport = RefusingTransport()  # type: ignore[assignment]
+            pool._channels.append(channel)
+        try:
+            await pool.exchange(prepare(Query(NAME, "A")), 5.0)
+        except OSError as exc:
+            left = sum(len(c.pending) for c in pool._channels)
+            return f"{exc.errno} {exc.strerror}; pending {left}"
+        return "sent"
+
+    assert asyncio.run(main()) == "101 Network is unreachable; pending 0"
