@@ -126,7 +126,7 @@ def test_a_hostile_failure_reason_is_logged_escaped_and_bounded() -> None:
     assert event["event"] == "alert_undelivered"
     assert event["attempts"] == 1
     error = event["error"]
-    assert error.startswith("sendmail exited 75: \\x0aINJECTED xxx")
+    assert error.startswith("sendmail exited 75: \\x1b[2J\\x0aINJECTED xxx")
     assert len(error) == 300 and error.endswith("…")
 
 

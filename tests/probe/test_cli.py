@@ -78,12 +78,17 @@ def test_peer_text_is_escaped(capsys: pytest.CaptureFixture[str]) -> None:
         code, out = invoke(capsys, "127.0.0.1", "-p", str(server.port), "-v", *FAST)
     assert code == 1
     assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
-    assert "[red]x[/red] \\u202egnp.exe" in out
+    assert "\\x1b[2J\\x1b]0;pwned\\x07[red]x[/red]" in out  # shown escaped, never run
+    assert "\\u202egnp.exe" in out
     with Threaded(Nasty()) as server:
         code, out = invoke(capsys, "127.0.0.1", "-p", str(server.port), "--json", *FAST)
     doc = json.loads(out)
-    assert doc["services"][0]["banner"] == ["220 mx.relay.test ESMTP [red]x[/red] \\u202egnp.exe"]
-    assert doc["services"][0]["tests"][3]["reply"] == ("554 5.7.1 no way <relaytest@example.net>")
+    assert doc["services"][0]["banner"] == [
+        "220 mx.relay.test ESMTP \\x1b[2J\\x1b]0;pwned\\x07[red]x[/red] \\u202egnp.exe"
+    ]
+    assert doc["services"][0]["tests"][3]["reply"] == (
+        "554 5.7.1 no \\x1b[31mway\\x1b[0m <relaytest@example.net>"
+    )
 
 
 @pytest.mark.parametrize(

@@ -112,7 +112,7 @@ BAD = [
     ([b"2500 x\r\n"], "not an SMTP reply line: 2500 x"),
     # the server's words as sanitised text, never a Python bytes repr
     ([b"999-weird\r\n"], "not an SMTP reply line: 999-weird"),
-    ([b"\x1b[2Jx\xff\ty\r\n"], "not an SMTP reply line: x\\xff\\x09y"),
+    ([b"\x1b[2Jx\xff\ty\r\n"], "not an SMTP reply line: \\x1b[2Jx\\xff\\x09y"),
     ([b"250-a\r\n251 b\r\n"], "reply code changed from 250 to 251 inside one reply"),
     ([b"220 a\x00b\r\n"], "NUL byte in a reply"),
     ([b"220 " + b"x" * 3000], "reply line longer than 2048 bytes"),

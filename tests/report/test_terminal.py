@@ -203,13 +203,17 @@ def lines_of(out: str) -> list[str]:
     [
         ("alice@lab.test", 100, "alice@lab.test"),
         ("", 10, ""),
-        ("\x1b[31mred\x1b[0m", 100, "red"),
-        ("\x1b[1;38;5;196mbold\x1b[m", 100, "bold"),
-        ("\x1b]0;title\x07after", 100, "after"),
-        ("\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\", 100, "link"),
-        ("\x1bPq#0;2;0;0;0\x1b\\x", 100, "x"),
-        ("a\x1bcb", 100, "ab"),
-        ("\x9b2Jcleared", 100, "cleared"),
+        ("\x1b[31mred\x1b[0m", 100, "\\x1b[31mred\\x1b[0m"),
+        ("\x1b[1;38;5;196mbold\x1b[m", 100, "\\x1b[1;38;5;196mbold\\x1b[m"),
+        ("\x1b]0;title\x07after", 100, "\\x1b]0;title\\x07after"),
+        (
+            "\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\",
+            100,
+            "\\x1b]8;;http://x\\x1b\\link\\x1b]8;;\\x1b\\",
+        ),
+        ("\x1bPq#0;2;0;0;0\x1b\\x", 100, "\\x1bPq#0;2;0;0;0\\x1b\\x"),
+        ("a\x1bcb", 100, "a\\x1bcb"),
+        ("\x9b2Jcleared", 100, "\\x9b2Jcleared"),
         ("lone \x1b", 100, "lone \\x1b"),
         ("a\nb\rc\td\x00e\x7f", 100, "a\\x0ab\\x0dc\\x09d\\x00e\\x7f"),
         ("c1 \x85 \x90", 100, "c1 \\x85 \\x90"),
@@ -229,8 +233,8 @@ def test_clean(text: str, limit: int, expected: str) -> None:
 
 def test_clean_bounds_huge_text() -> None:
     assert clean("B" * 10_000_000, 50) == "B" * 49 + "…"
-    # The scanned prefix ends in a lone ESC: shown escaped, never as the byte.
-    assert clean("\x1b[31m" * 100_000, 50) == "\\x1b…"
+    # Escape sequences are shown escaped, never as the byte, and cut like the rest.
+    assert clean("\x1b[31m" * 100_000, 50) == "\\x1b[31m" * 6 + "\\…"
 
 
 def test_clean_returns_the_same_object_when_nothing_to_do() -> None:
@@ -273,7 +277,7 @@ def test_fmt_duration(seconds: float, expected: str) -> None:
         (list(range(8)), "0, 1, 2, 3, 4 (+3 more)"),
         ({"203.0.113.9", "198.51.100.7"}, "198.51.100.7, 203.0.113.9"),
         ({"sent": 3, "deferred": 1}, "sent=3, deferred=1"),
-        ("a\x1b[2Jb", "ab"),
+        ("a\x1b[2Jb", "a\\x1b[2Jb"),
         (None, "None"),
     ],
 )
@@ -493,7 +497,7 @@ def test_hostile_strings_cannot_reach_the_terminal() -> None:
         assert "\r" not in out
         assert "\u202e" not in out
         assert "\udcff" not in out
-        assert "pwned" not in out
+        assert "\\x1b]0;pwned\\x07admin" in out  # shown for what it is, harmless
         # The 10 KB strings are cut, every time they appear.
         assert "A" * 4001 not in out
         assert len(out) < 40_000
@@ -513,12 +517,18 @@ def test_markup_and_newlines_print_literally() -> None:
     out = render(hostile(), width=200)
     lines = lines_of(out)
     assert "[bold]x[/bold] [link=http://a]y[/link]" in out
-    assert "   MEDIUM  unknown-sender-domain  sender:evil@example.com  count 3" in lines
-    assert "      sender evil@example.com via helo [bold]x[/bold] [link=http://a]y[/link]" in lines
-    assert "      | line one\\x0aline two\\x0d\\x00\\u202eevil\\xff" in lines
+    assert (
+        "   MEDIUM  unknown-sender-domain  sender:\\x1b[31mevil\\x1b[0m@example.com  count 3"
+        in lines
+    )
+    assert (
+        "      sender \\x1b[31mevil\\x1b[0m@example.com via helo [bold]x[/bold] [link=http://a]y[/link]"
+        in lines
+    )
+    assert "      | line one\\x0aline two\\x0d\\x00\\x9b2J\\u202eevil\\xff" in lines
     assert "      helo: [bold]x[/bold] [link=http://a]y[/link]" in lines
     assert any(re.fullmatch(r"\[bold\]x\[/bold\] \[link=http://a\]y\[/link\] +2", x) for x in lines)
-    assert "Sources  /tmp/admin" in lines
+    assert "Sources  /tmp/\\x1b]0;pwned\\x07admin" in lines
     # Unknown mitigation ids are shown, not dropped, and do not break the catalogue part.
     assert "1. no-such-fix  (no catalogue entry)" in lines
     assert "2. Check whether the server's IP is block-listed  [check-blocklists]" in lines
@@ -586,10 +596,10 @@ def test_errors_are_sanitised_and_bounded() -> None:
     ]
     out = render(result, width=120)
     lines = lines_of(out)
-    assert "\x1b" not in out and "\x07" not in out and "pwned" not in out
+    assert "\x1b" not in out and "\x07" not in out
     errors = [line for line in lines if line.startswith("│ error: ")]
     assert [e.rstrip("│ ") for e in errors] == [
-        "│ error: cannot read /tmp/admin: no such file",
+        "│ error: cannot read /tmp/\\x1b]0;pwned\\x07admin\\x1b[2J: no such file",
         *[f"│ error: cannot read /var/log/mail.log.{n}: permission denied" for n in range(1, 5)],
     ]
     assert any("(+3 more errors: run with --verbose)" in line for line in lines)

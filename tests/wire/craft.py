@@ -22,7 +22,7 @@ SYN, FIN, RST, PSH, ACK = (
     dpkt.tcp.TH_PUSH,
     dpkt.tcp.TH_ACK,
 )
-T0 = 1_796_313_600.0  # 2026-12-03 12:00:00Z
+T0 = 1_796_313_600.0  # 2026-12-03 16:00:00Z
 
 
 @dataclass

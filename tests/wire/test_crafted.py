@@ -270,7 +270,8 @@ def test_corrupt_record_in_the_middle_is_skipped(tmp_path: Path, relayguard: Any
         (b"", "is empty"),
         (b"hello, I am a text file\n", "is not a pcap or pcapng capture"),
         (b"\xd4\xc3\xb2\xa1\x02\x00", "ends inside the pcap file header"),
-        (b"\x1f\x8b\x08\x00garbage", "cannot read"),
+        (b"\x1f\x8b\x08\x00garbage", "the gzip data is cut short before its first packet"),
+        (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xff\xff\xff", "cannot read"),
     ],
 )
 def test_unreadable_input_is_one_line_and_exit_3(

@@ -157,8 +157,8 @@ def test_magic_bytes_arriving_one_at_a_time(tmp_path: Path, kind: str) -> None:
         ),
         (
             b"\x1f\x8b\x08\x00garbage",
-            "relayguard: error: cannot read standard input: Compressed file ended before the "
-            "end-of-stream marker was reached\n",
+            "relayguard: error: standard input: the gzip data is cut short before its first "
+            "packet\n",
         ),
     ],
 )

@@ -7,8 +7,8 @@ import sys
 import click
 
 from relayguard import config as config_mod
-from relayguard.cli.pcap import _networks
-from relayguard.errors import RelayguardError
+from relayguard.cli.pcap import _PORT, _networks
+from relayguard.errors import InputError, RelayguardError
 from relayguard.report.console import silence_stdout
 from relayguard.wire import ids
 
@@ -27,7 +27,7 @@ from relayguard.wire import ids
     help="Rule dialect: Suricata 6/7, or Snort 2.9 (Snort 3 reads it through snort2lua).",
 )  # fmt: skip
 @click.option(
-    "--port", "ports", multiple=True, type=click.IntRange(1, 65535), metavar="PORT",
+    "--port", "ports", multiple=True, type=_PORT, metavar="PORT",
     help="An SMTP port (repeatable; default 25, 587): your servers' in Snort rules; "
     "all but 587/465 in the egress rules.",
 )  # fmt: skip
@@ -52,6 +52,14 @@ def ids_rules(
     cfg = config_mod.load(config_path)
     domains = list(local_domains) or list(cfg.analyze.local_domains)
     servers = _networks(mail_servers, "--mail-server")
+    for net in servers:
+        if net.endswith("/0"):
+            # the egress rules say [$HOME_NET,!servers]: Suricata refuses to load a rule
+            # that negates the complete address space
+            raise InputError(
+                f"--mail-server {net}: the whole address space cannot be your mail servers "
+                "(name the servers themselves)"
+            )
     rules = ids.build(cfg, domains, servers, fmt, sid_base, ports or (25, 587))
     text = rules.render(ids.header(fmt, domains, servers))
     try:

@@ -24,7 +24,34 @@ def _networks(values: tuple[str, ...], option: str) -> list[str]:
     return out
 
 
-_PORT = click.IntRange(1, 65535)
+class _Port(click.ParamType[int]):
+    name = "port"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int:
+        text = str(value).strip()
+        if text.isdigit() and 1 <= int(text) <= 65535:
+            return int(text)
+        self.fail(f"{value!r} is not a port number (1 to 65535)", param, ctx)
+
+
+_PORT = _Port()
+_ROLES = ("--port", "--submission-port", "--tls-port")
+
+
+def _port_roles(*roles: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
+    """The ports of each role; a port given two roles (defaults included) is an error."""
+    seen: dict[int, str] = {}
+    for option, ports in zip(_ROLES, roles, strict=True):
+        for port in ports:
+            other = seen.setdefault(port, option)
+            if other != option:
+                raise InputError(
+                    f"port {port} is given to both {other} and {option}: a port has one role "
+                    "(defaults: --port 25, --submission-port 587, --tls-port 465)"
+                )
+    return roles
 
 
 @click.command("pcap")
@@ -91,12 +118,13 @@ def pcap(
         local_domains=list(local_domains),
         trusted_networks=_networks(trusted_networks, "--trusted-network"),
     )
+    roles = _port_roles(ports or (25,), submission_ports or (587,), tls_ports or (465,))
     options = WireOptions(
         mail_servers=_networks(mail_servers, "--mail-server"),
         local_networks=_networks(local_networks, "--local-network"),
-        relay_ports=ports or (25,),
-        submission_ports=submission_ports or (587,),
-        tls_ports=tls_ports or (465,),
+        relay_ports=roles[0],
+        submission_ports=roles[1],
+        tls_ports=roles[2],
     )
     result = analyze_capture(path, cfg, options)
     try:

@@ -2,29 +2,18 @@
 
 Senders, HELO names, user names and whole log lines are chosen by whoever talks to the mail
 server. Printed raw, an escape sequence in them could recolour, hide or rewrite what the admin
-sees (or set the window title, or worse on old terminals). :func:`clean` removes escape
-sequences, shows every other non-printable character as an escape (``\\x1b``, ``\\u202e``),
-and bounds the length.
+sees (or set the window title, or worse on old terminals). :func:`clean` shows every
+non-printable character as an escape (``\\x1b``, ``\\u202e``), so an escape sequence reads
+``\\x1b[2J`` instead of acting: the admin sees what was sent, as the JSON report has it, and
+nothing is silently removed. It also bounds the length.
 """
 
 from __future__ import annotations
 
-import re
-
 ELLIPSIS = "…"
 
-# CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), DCS/SOS/PM/APC strings (ESC P/X/^/_ ... ST),
-# two-character escapes (ESC + intermediates + final), and the 8-bit CSI (0x9b).
-_ANSI = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]"
-    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"
-    r"|\x1b[PX^_][^\x1b]*\x1b\\"
-    r"|\x1b[ -/]*[0-~]"
-    r"|\x9b[0-?]*[ -/]*[@-~]"
-)
-
-# Before escaping, a string is cut to this many times ``limit`` characters: an escape sequence
-# can be long, but nothing a person reads needs more, and a 10 MB line costs no more than 4 KB.
+# Before escaping, a string is cut to this many times ``limit`` characters: an escaped character
+# is 4 to 10 long, nothing a person reads needs more, and a 10 MB line costs no more than 4 KB.
 _PRESCAN_FACTOR = 8
 _PRESCAN_SLACK = 256
 
@@ -42,10 +31,11 @@ def _escape_char(ch: str) -> str:
 
 
 def clean(text: str, limit: int = 500) -> str:
-    """``text`` without escape sequences or control characters, at most ``limit`` characters.
+    """``text`` with no control character left raw, at most ``limit`` characters.
 
     Non-printable characters (C0/C1 controls, DEL, newlines, tabs, bidi overrides, lone
-    surrogates) are shown as ``\\xNN`` / ``\\uNNNN``; an over-long result ends with ``…``.
+    surrogates) are shown as ``\\xNN`` / ``\\uNNNN`` (an escape sequence as ``\\x1b[31m``); an
+    over-long result ends with ``…``.
     """
     if limit < 1:
         return ""
@@ -55,8 +45,6 @@ def clean(text: str, limit: int = 500) -> str:
     cut = len(text) > bound
     if cut:
         text = text[:bound]
-    if "\x1b" in text or "\x9b" in text:
-        text = _ANSI.sub("", text)
     if not text.isprintable():
         text = "".join(ch if ch.isprintable() else _escape_char(ch) for ch in text)
     if cut or len(text) > limit:

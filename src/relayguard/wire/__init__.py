@@ -1,8 +1,10 @@
 """``relayguard pcap`` and ``relayguard ids-rules``: relay abuse seen on the wire.
 
-capture (pcap/pcapng reading, fast path + dpkt), flows (TCP reassembly, bounded),
+capture (pcap/pcapng reading, fast path + dpkt; decompress: gzip/bzip2/xz read forward, a cut
+stream read up to the cut), flows (TCP reassembly, bounded),
 conversation (both sides of an SMTP dialogue on the shared smtp/ syntax), analyzer (facts ->
-the log analyzer's detectors, plus egress), result/render (JSON and terminal), run (the shell),
+the log analyzer's detectors, plus egress; bounds: per-client state and low findings
+kept), result/render (JSON and terminal), run (the shell),
 ids (Suricata/Snort rules).
 """
 

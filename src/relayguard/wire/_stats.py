@@ -27,7 +27,14 @@ class CaptureStats:
     corrupt_records: int = 0  # record headers that made no sense; reading resumed after them
     corrupt_bytes: int = 0  # bytes skipped to find the next good record
     truncated_end: bool = False  # the file ends inside a record (a capture cut short)
+    unknown_interface: int = 0  # pcapng packet blocks naming an interface never described
     other_blocks: int = 0  # pcapng blocks that carry no packets (statistics, names, ...)
+    stopped_at: int | None = None  # the byte where reading had to stop before the end
+    bytes_not_read: int = 0  # the bytes after that point, counted but not read
+
+    @property
+    def bytes_total(self) -> int:
+        return self.bytes_read + self.bytes_not_read
 
     @property
     def skipped_packets(self) -> int:

@@ -25,6 +25,7 @@ Everything a peer chose (names, addresses, reply texts) is stored with undecodab
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -40,6 +41,13 @@ from relayguard.findings import Finding
 from relayguard.logs import events as E
 from relayguard.logs.events import Event
 from relayguard.report.terminal import fmt_time
+from relayguard.wire.bounds import (
+    MAX_LOW_FINDINGS,
+    MAX_TRACKED_CLIENTS,
+    cap_low_findings,
+    forget_quiet_clients,
+    top_of,
+)
 from relayguard.wire.conversation import AuthAttempt, Conversation, Transaction
 from relayguard.wire.egress import EgressSmtp
 from relayguard.wire.flows import Flow
@@ -108,6 +116,7 @@ class SessionStats:
     recipients_accepted: int = 0
     external_recipients: int = 0
     relay_denied: int = 0
+    recipients_not_judged: int = 0  # accepted past the per-transaction bounds: only counted
     broken_reasons: dict[str, int] = field(default_factory=dict)
 
 
@@ -138,6 +147,8 @@ class WireAnalyzer:
         self._delivered_relay: dict[str, int] = {}
         self.relay_ports = frozenset(options.relay_ports)
         self.tls_ports = frozenset(options.tls_ports)
+        self.clients_forgotten = 0  # per-client detector state dropped to bound memory
+        self.findings_omitted: dict[str, int] = {}  # low-severity findings not kept
 
     # -- which side is whose -----------------------------------------------------------------
     def ours(self, server: str) -> bool:
@@ -224,12 +235,14 @@ class WireAnalyzer:
         st.transactions += 1
         if txn.delivered:
             st.messages += 1
-        st.recipients_accepted += len(txn.accepted)
+        st.recipients_accepted += txn.accepted_count
+        st.recipients_not_judged += txn.more_uncounted
         sender = peer_text(txn.sender, 300)
         if self.ours(flow.server):
             self._inbound(flow, conv, txn, sender)
         elif self._is_egress(flow) and txn.delivered:
             pairs = [(p.mailbox, peer_text(p.domain, 260)) for p in txn.accepted if p.domain]
+            pairs += _unkept(txn, lambda d: bool(d))
             self.egress.message(flow.client, [d for _, d in pairs], _txn_line(flow, txn, sender))
             self._outbound(("ip", flow.client), flow, txn, sender, pairs)
 
@@ -251,18 +264,22 @@ class WireAnalyzer:
                 f"{_where(flow, refusal.time)} RCPT TO:<{ev.recipient}> -> "
                 f"{peer_text(refusal.text, 200)}"
             )
+            self._make_room(flow.client)
             self.probing.on_event(ev)
         if not self.local.domains:
             return
-        external = [p for p in txn.accepted if self._external(p.domain)]
-        if not external:
+        pairs = [
+            (p.mailbox, peer_text(p.domain, 260)) for p in txn.accepted if self._external(p.domain)
+        ]
+        pairs += _unkept(txn, self._external)
+        if not pairs:
             return
-        st.external_recipients += len(external)
-        pairs = [(p.mailbox, peer_text(p.domain, 260)) for p in external]
+        st.external_recipients += len(pairs)
         if self.mail_servers.contains(flow.client):
             return  # one of our servers handing mail to another: not new mail
         user = peer_text(conv.user, 256).lower() if conv.user else None
         if not conv.authenticated and not self.trusted.contains(flow.client):
+            self._make_room(flow.client)
             msg = _message(flow, txn, sender, None, _txn_line(flow, txn, sender))
             for mailbox, domain in pairs:
                 msg.external_recipients += 1
@@ -272,6 +289,23 @@ class WireAnalyzer:
         if txn.delivered:
             entity = ("sasl_user", user) if user else ("ip", flow.client)
             self._outbound(entity, flow, txn, sender, pairs)
+
+    def _make_room(self, client: str) -> None:
+        """Bound the per-client state of relay-probing and open-relay-use, as the log
+        analyzer bounds auth-bruteforce's: forget the quiet clients when the table is full."""
+        probing = self.probing
+        if client not in probing.by_ip and len(probing.by_ip) >= MAX_TRACKED_CLIENTS:
+            before = len(probing.by_ip)
+            probing.by_ip = forget_quiet_clients(probing.by_ip, lambda st: st.span.count)
+            self.clients_forgotten += before - len(probing.by_ip)
+        relay = self.relay
+        if client not in relay.by_ip and len(relay.by_ip) >= MAX_TRACKED_CLIENTS:
+            before = len(relay.by_ip)
+            relay.by_ip = forget_quiet_clients(relay.by_ip, lambda st: st.span.count)
+            self.clients_forgotten += before - len(relay.by_ip)
+            self._delivered_relay = {
+                ip: n for ip, n in self._delivered_relay.items() if ip in relay.by_ip
+            }
 
     def _outbound(
         self,
@@ -306,11 +340,28 @@ class WireAnalyzer:
             f.details["messages_delivered"] = self._delivered_relay.get(f.subject.value, 0)
         findings += relay
         findings += self.auth.finish()
-        findings += self.probing.finish()
+        findings += self._probing_findings()
         findings += self.spike.finish()
         inferred_mtas = set(self.smtp_servers)
         findings += self.egress.finish(inferred_mtas)
+        findings, omitted = cap_low_findings(findings)
+        for indicator, n in omitted.items():
+            self.findings_omitted[indicator] = self.findings_omitted.get(indicator, 0) + n
         return findings
+
+    def _probing_findings(self) -> list[Finding]:
+        # the low ones beyond the cap are left out before the findings are made: building
+        # 50,000 findings to keep 50 is what costs the memory
+        probing = self.probing
+        need = probing.s.min_denials
+        low = {ip: st for ip, st in probing.by_ip.items() if st.span.count < need}
+        if len(low) > MAX_LOW_FINDINGS:
+            kept = top_of(low, lambda st: st.span.count, MAX_LOW_FINDINGS)
+            probing.by_ip = {
+                ip: st for ip, st in probing.by_ip.items() if st.span.count >= need or ip in kept
+            }
+            self.findings_omitted[probing.indicator] = len(low) - len(kept)
+        return probing.finish()
 
 
 def _literal(network: str) -> str:
@@ -350,12 +401,26 @@ def _session_summary(conv: Conversation | None, tls: bool) -> str:
 
 def _txn_line(flow: Flow, txn: Transaction, sender: str) -> str:
     rcpts = [peer_text(p.mailbox, 200) for p in txn.accepted[:3]]
-    more = len(txn.accepted) - len(rcpts)
+    more = txn.accepted_count - len(rcpts)
     shown = ", ".join(f"<{r}>" for r in rcpts) + (f" (+{more} more)" if more > 0 else "")
     outcome = f"DATA -> {txn.data_code}" if txn.data_code is not None else "no DATA"
     return (
         f"{_where(flow, txn.time)} MAIL FROM:<{sender}> RCPT TO: {shown or '-'} accepted, {outcome}"
     )
+
+
+UNKEPT = "(address not kept)"
+
+
+def _unkept(txn: Transaction, wanted: Callable[[str], bool]) -> list[tuple[str, str]]:
+    """(mailbox, domain) for each recipient accepted past the addresses kept, in a wanted
+    domain: the domain is known, the address stands in as :data:`UNKEPT`."""
+    return [
+        (f"{UNKEPT}@{domain}", peer_text(domain, 260))
+        for domain, n in txn.more_accepted.items()
+        if wanted(domain)
+        for _ in range(n)
+    ]
 
 
 def _message(flow: Flow, txn: Transaction, sender: str, user: str | None, line: str) -> Message:

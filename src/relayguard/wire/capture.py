@@ -3,13 +3,14 @@
 Theory of operation
 -------------------
 :func:`open_capture` recognises the file by content (classic pcap in either byte order with
-micro- or nanosecond times, pcapng, either of them gzip-compressed) and returns a reader whose
-:meth:`scan` calls ``on_segment`` for every TCP segment with a source or destination port in
-the ``hot`` table. Everything else is counted in :class:`CaptureStats` and dropped.
+micro- or nanosecond times, pcapng, either of them gzip-, bzip2- or xz-compressed) and
+returns a reader whose :meth:`scan` calls ``on_segment`` for every TCP segment with a source
+or destination port in the ``hot`` table. Everything else is counted in :class:`CaptureStats`
+and dropped.
 
 The input is read strictly forward, never seeked, so a pipe works as well as a file (``-``
 is standard input): the bytes taken to recognise the format are put back in front of the
-stream by :class:`_Rejoined`, for the gzip decompressor and for the scanner.
+stream by :class:`_Rejoined`, for the decompressor and for the scanner.
 
 The hot loop is written for speed: the file is read in large chunks, record headers are
 unpacked in place, and a packet costs a few integer reads until its ports are known to be
@@ -27,8 +28,6 @@ link type and time resolution) is checked the same way; dpkt parses the interfac
 
 from __future__ import annotations
 
-import gzip
-import io
 import struct
 import sys
 from collections.abc import Callable
@@ -39,6 +38,7 @@ import dpkt
 
 from relayguard.wire._errors import CaptureError
 from relayguard.wire._stats import CaptureStats
+from relayguard.wire.decompress import Decompressed, compression_of
 
 # The largest record accepted: tcpdump's and dumpcap's maximum snap length (262144) and room
 # for pcapng options. Jumbo frames and TSO super-packets fit; a 4 GB "packet" is corruption.
@@ -56,12 +56,33 @@ PCAP_MAGICS: Final = {
 }
 PCAPNG_MAGIC: Final = b"\x0a\x0d\x0d\x0a"
 SHB_TYPE: Final = 0x0A0D0D0A  # pcapng's section header block
-GZIP_MAGIC: Final = b"\x1f\x8b"
 
 # Link types (tcpdump.org/linktypes.html).
 LINK_NULL, LINK_ETHERNET, LINK_RAW, LINK_LOOP = 0, 1, 101, 108
 LINK_SLL, LINK_SLL2, LINK_IPV4, LINK_IPV6 = 113, 276, 228, 229
 _RAW_LINKS = frozenset({LINK_RAW, 12, 14, LINK_IPV4, LINK_IPV6})
+LINK_PPP = 9
+SUPPORTED_LINKS: Final = frozenset(
+    {LINK_NULL, LINK_ETHERNET, LINK_LOOP, LINK_SLL, LINK_SLL2, LINK_PPP} | _RAW_LINKS
+)
+LINK_NAMES: Final = {
+    LINK_NULL: "BSD loopback",
+    LINK_ETHERNET: "Ethernet",
+    LINK_PPP: "PPP",
+    LINK_RAW: "raw IP",
+    12: "raw IP",
+    14: "raw IP",
+    LINK_LOOP: "OpenBSD loopback",
+    LINK_SLL: "Linux cooked",
+    LINK_SLL2: "Linux cooked v2",
+    LINK_IPV4: "raw IPv4",
+    LINK_IPV6: "raw IPv6",
+}
+
+
+def link_name(link: int) -> str:
+    return LINK_NAMES.get(link, f"link type {link}")
+
 
 # (timestamp, source address, source port, destination address, destination port, sequence
 # number, TCP flags, payload, payload cut short by the snap length)
@@ -84,6 +105,7 @@ class Capture:
         self.path = path
         self.stats = CaptureStats(path=path, format=fmt)
         self._owned = owned  # closes what open_capture opened: never standard input
+        self.decompressed: Decompressed | None = None
 
     def close(self) -> None:
         self._owned.close()
@@ -101,11 +123,13 @@ class Capture:
                 _PcapngScan(self, hot, on_segment).run()
             else:
                 _PcapScan(self, hot, on_segment).run()
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            # a damaged gzip stream or a read error: what was read so far still counts
+        except OSError as exc:
+            # a damaged compressed stream or a read error: what was read so far still counts
             self.stats.truncated_end = True
             if self.stats.packets == 0:
                 raise CaptureError(f"cannot read {self.path}: {_why(exc)}") from None
+        if self.decompressed is not None and self.decompressed.cut_short:
+            self.stats.truncated_end = True
         return self.stats
 
     def read(self, n: int) -> bytes:
@@ -131,10 +155,6 @@ class _Rejoined:
             return head[:n]
         return head + self._rest.read(n - len(head))
 
-    def seek(self, offset: int, whence: int = 0, /) -> int:
-        # gzip.GzipFile seeks its file only to go backwards, which nothing here does
-        raise io.UnsupportedOperation("a capture is read forward only")
-
 
 def _read_up_to(f: Readable, n: int) -> bytes:
     """``n`` bytes, fewer only at the end: a pipe may hand them over a few at a time."""
@@ -145,6 +165,14 @@ def _read_up_to(f: Readable, n: int) -> bytes:
             break
         data += more
     return data
+
+
+def _drain(f: Capture) -> int:
+    """How many bytes are left in ``f``, read and dropped."""
+    n = 0
+    while chunk := f.read(CHUNK):
+        n += len(chunk)
+    return n
 
 
 def _why(exc: BaseException) -> str:
@@ -169,30 +197,40 @@ def open_capture(path: str, *, stdin: Readable | None = None) -> Capture:
         except OSError as exc:
             raise CaptureError(f"cannot read {path}: {_why(exc)}") from None
     try:
-        head = _read_up_to(source, 4)
-        rejoined = _Rejoined(head, source)
-        stream: Readable = rejoined
+        head = _read_up_to(source, 6)
+        stream: Readable = _Rejoined(head, source)
         suffix = ""
-        if head[:2] == GZIP_MAGIC:
-            unzipped = owned.enter_context(gzip.GzipFile(fileobj=rejoined, mode="rb"))
-            head = _read_up_to(unzipped, 4)
-            stream = _Rejoined(head, unzipped)
-            suffix = ", gzip"
-        if head in PCAP_MAGICS:
+        kind = compression_of(head)
+        if kind is not None:
+            unpacked = Decompressed(stream, kind)
+            head = _read_up_to(unpacked, 4)
+            stream = _Rejoined(head, unpacked)
+            suffix = ", " + kind
+        if head[:4] in PCAP_MAGICS:
             fmt = "pcap"
-        elif head == PCAPNG_MAGIC:
+        elif head[:4] == PCAPNG_MAGIC:
             fmt = "pcapng"
+        elif not head and kind is not None and unpacked.cut_short:
+            raise CaptureError(f"{name}: the {kind} data is cut short before its first packet")
         elif not head:
-            raise CaptureError(f"{name} is empty")
+            after = f" (after {kind} decompression)" if kind else ""
+            raise CaptureError(f"{name} is empty{after}")
+        elif kind is not None and compression_of(head) is not None:
+            inner = compression_of(head)
+            raise CaptureError(
+                f"{name} is compressed twice ({inner} inside {kind}): unpack it once"
+            )
         else:
             raise CaptureError(f"{name} is not a pcap or pcapng capture (unknown file signature)")
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except OSError as exc:
         owned.close()
         raise CaptureError(f"cannot read {name}: {_why(exc)}") from None
     except CaptureError:
         owned.close()
         raise
-    return Capture(stream, name, fmt + suffix, owned)
+    capture = Capture(stream, name, fmt + suffix, owned)
+    capture.decompressed = unpacked if kind is not None else None
+    return capture
 
 
 class _Decoder:
@@ -358,7 +396,7 @@ def _dpkt_decode(link: int, frame: bytes) -> Any:
         return dpkt.loopback.Loopback(frame)
     if link in _RAW_LINKS:
         return dpkt.ip6.IP6(frame) if frame[:1] and frame[0] >> 4 == 6 else dpkt.ip.IP(frame)
-    if link == 9:  # PPP
+    if link == LINK_PPP:
         return dpkt.ppp.PPP(frame)
     return None
 
@@ -382,8 +420,9 @@ class _PcapScan(_Decoder):
         buf = b""
         pos = 0
         eof = False
-        first = None
-        last = None
+        first: float | None = None
+        last: int | None = None  # seconds of the last good record, for the sanity check
+        last_ts: float | None = None
         while True:
             if len(buf) - pos < 16 or (not eof and len(buf) - pos < 16 + limit):
                 if not eof:
@@ -436,15 +475,17 @@ class _PcapScan(_Decoder):
             st.packets += 1
             st.packet_bytes += caplen
             st.bytes_read += 16 + caplen
+            ts = sec + frac * unit
             if first is None:
-                first = sec
+                first = ts
             last = sec
-            packet(link, sec + frac * unit, buf, pos + 16, end)
+            last_ts = ts
+            packet(link, ts, buf, pos + 16, end)
             pos = end
         if st.packets:
             st.link_types[link] = st.packets
-            st.first_time = float(first) if first is not None else None
-            st.last_time = float(last) if last is not None else None
+            st.first_time = first
+            st.last_time = last_ts
 
     @staticmethod
     def _resync(
@@ -524,9 +565,12 @@ class _PcapngScan(_Decoder):
                 head_len = 12
             if blen < 12 or blen % 4 or blen > MAX_BLOCK:
                 st.corrupt_records += 1
+                st.stopped_at = st.bytes_read
                 st.bytes_read += head_len
-                # pcapng has no way to find the next block after a bad length: stop here
+                # pcapng has no way to find the next block after a bad length: stop here,
+                # and count what is left so the report can say how much was not read
                 st.corrupt_bytes += head_len
+                st.bytes_not_read = avail - head_len + _drain(cap)
                 break
             if blen > avail:
                 st.truncated_end = True
@@ -537,7 +581,10 @@ class _PcapngScan(_Decoder):
             pos += blen
             if btype == 6:  # enhanced packet block
                 iface, hi, lo, caplen, _wire = epb(buf, b + 8)
-                if iface >= len(interfaces) or 28 + caplen > blen - 4:
+                if iface >= len(interfaces):
+                    st.unknown_interface += 1
+                    continue
+                if 28 + caplen > blen - 4:
                     st.corrupt_records += 1
                     continue
                 link, tick, offset = interfaces[iface]
@@ -551,7 +598,7 @@ class _PcapngScan(_Decoder):
                 packet(link, ts, buf, b + 28, b + 28 + caplen)
             elif btype == 3:  # simple packet block: interface 0, no time
                 if not interfaces:
-                    st.corrupt_records += 1
+                    st.unknown_interface += 1
                     continue
                 link = interfaces[0][0]
                 (wire,) = struct.unpack_from(order + "I", buf, b + 8)
@@ -560,7 +607,10 @@ class _PcapngScan(_Decoder):
                 self.packet(link, last or 0.0, buf, b + 12, b + 12 + caplen)
             elif btype == 2:  # obsolete packet block
                 iface, _drops, hi, lo, caplen = struct.unpack_from(order + "HHIII", buf, b + 8)
-                if iface >= len(interfaces) or 28 + caplen > blen - 4:
+                if iface >= len(interfaces):
+                    st.unknown_interface += 1
+                    continue
+                if 28 + caplen > blen - 4:
                     st.corrupt_records += 1
                     continue
                 link, tick, offset = interfaces[iface]

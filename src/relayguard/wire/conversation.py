@@ -29,7 +29,7 @@ import base64
 import binascii
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final, Protocol
 
 from relayguard.errors import RelayguardError
@@ -45,6 +45,9 @@ from relayguard.smtp.replies import Limits, Reply, ReplyReader
 MAX_PENDING: Final = 200  # commands awaiting a reply (pipelined groups are far smaller)
 MAX_QUEUED_REPLIES: Final = 50  # replies that arrived before their command was read
 MAX_RECIPIENTS: Final = 1000  # per transaction kept (RFC 5321 requires servers take 100)
+# Past MAX_RECIPIENTS accepted recipients are counted per domain, addresses not kept, up to
+# this many domains (the log analyzer's per-message bound); past that, only counted.
+MAX_MORE_DOMAINS: Final = 10_000
 MAX_NAME: Final = 256  # usernames, HELO names kept
 MAX_REPLY_TEXT: Final = 200
 REPLY_LIMITS: Final = Limits(session_bytes=1 << 62)  # a capture's session is not bounded
@@ -82,9 +85,15 @@ class Transaction:
     sender: str  # "" for the null sender
     accepted: list[Path] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
+    more_accepted: dict[str, int] = field(default_factory=dict)  # past MAX_RECIPIENTS: domains
+    more_uncounted: int = 0  # accepted past MAX_RECIPIENTS and MAX_MORE_DOMAINS: count only
     data_code: int | None = None  # the reply to the end of the message (or to DATA)
     data_time: float | None = None
     size: int | None = None
+
+    @property
+    def accepted_count(self) -> int:
+        return len(self.accepted) + sum(self.more_accepted.values()) + self.more_uncounted
 
     @property
     def delivered(self) -> bool:
@@ -225,9 +234,9 @@ class Conversation:
         cmd = parse_command(line)
         verb = cmd.verb
         if verb == "MAIL":
-            self._expect(_Pending(verb, parse_path(cmd.argument, "FROM")))
+            self._expect(_Pending(verb, _path(cmd.argument, "FROM")))
         elif verb == "RCPT":
-            self._expect(_Pending(verb, parse_path(cmd.argument, "TO")))
+            self._expect(_Pending(verb, _path(cmd.argument, "TO")))
         elif verb == "BDAT":
             parts = cmd.argument.split()
             if not parts or not parts[0].isdigit() or len(parts[0]) > 12:
@@ -337,6 +346,13 @@ class Conversation:
             if ok:
                 if len(txn.accepted) < MAX_RECIPIENTS:
                     txn.accepted.append(item.path)
+                else:
+                    more = txn.more_accepted
+                    domain = item.path.domain
+                    if domain in more or len(more) < MAX_MORE_DOMAINS:
+                        more[domain] = more.get(domain, 0) + 1
+                    else:
+                        txn.more_uncounted += 1
             elif len(txn.refused) < MAX_RECIPIENTS:
                 txn.refused.append(
                     Refusal(time, item.path.mailbox, item.path.domain, code, _text(reply))
@@ -403,6 +419,23 @@ class Conversation:
         if txn.delivered:
             self.messages += 1
         self.observer.on_transaction(self, txn)
+
+
+def _path(argument: str, keyword: str) -> Path | None:
+    """:func:`parse_path`, but a domain holding control characters keeps its case.
+
+    Such a "domain" is no name to normalise but what an attacker typed (an escape sequence,
+    say): lower-cased, ``\\x1b[2J`` would be shown as ``\\x1b[2j``, which is not what was sent.
+    """
+    path = parse_path(argument, keyword)
+    if path is None or path.domain.isprintable():
+        return path
+    lowered = argument.lower()
+    at = lowered.rfind(path.domain)
+    if at < 0 or len(lowered) != len(argument):
+        return path
+    domain = argument[at : at + len(path.domain)]
+    return replace(path, domain=domain, mailbox=f"{path.local}@{domain}")
 
 
 def _text(reply: Reply) -> str:

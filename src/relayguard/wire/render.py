@@ -17,18 +17,8 @@ from relayguard.report.terminal import (
     fmt_span,
     render_findings,
 )
+from relayguard.wire.capture import link_name
 from relayguard.wire.result import PcapResult
-
-_LINK_NAMES = {
-    0: "BSD loopback",
-    1: "Ethernet",
-    101: "raw IP",
-    108: "OpenBSD loopback",
-    113: "Linux cooked",
-    276: "Linux cooked v2",
-    228: "raw IPv4",
-    229: "raw IPv6",
-}
 
 
 def render(result: PcapResult, console: Console, *, verbose: bool = False) -> None:
@@ -51,6 +41,9 @@ def _verdict(result: PcapResult, console: Console) -> None:
     head.append(f"  exit {int(code)}", style="dim")
     n = len(result.findings)
     head.append(f"  {n} finding{'s' if n != 1 else ''}")
+    omitted = sum(result.findings_omitted.values())
+    if omitted:
+        head.append(f" (+{omitted:,} more low)")
     if result.incidents:
         head.append(f" in {len(result.incidents)} incident(s)")
     console.print(head)
@@ -63,7 +56,7 @@ def _verdict(result: PcapResult, console: Console) -> None:
 
 def _input(result: PcapResult, console: Console) -> None:
     c = result.capture
-    links = ", ".join(f"{_LINK_NAMES.get(k, f'link type {k}')}" for k in sorted(c.link_types))
+    links = ", ".join(link_name(k) for k in sorted(c.link_types))
     rows = [
         ("Capture", f"{clean(c.path, 200)} ({c.format}{', ' + links if links else ''})"),
         ("Period", fmt_span(c.first_time, c.last_time)),

@@ -40,6 +40,9 @@ class PcapResult:
     mail_servers_inferred: bool
     smtp_servers_seen: list[tuple[str, int]]  # hosts that answered 220, with session counts
     local_domains: list[str]
+    # low-severity findings left out, per indicator (see wire/bounds.py)
+    findings_omitted: dict[str, int] = field(default_factory=dict)
+    clients_forgotten: int = 0  # per-client detector state dropped to bound memory
     notes: list[str] = field(default_factory=list)  # what could not be judged, and why
     errors: list[str] = field(default_factory=list)  # any error makes the exit code 3
 
@@ -57,6 +60,7 @@ class PcapResult:
         counts = {
             "corrupt_records": c.corrupt_records,
             "corrupt_bytes": c.corrupt_bytes,
+            "packet_blocks_without_interface": c.unknown_interface,
             "malformed_packets": c.malformed,
             "ip_fragments": c.ip_fragments,
             "unsupported_link_packets": c.unsupported_link,
@@ -65,6 +69,7 @@ class PcapResult:
             "flows_evicted": self.reassembly.flows_evicted,
             "sessions_begun_before_capture": s.midstream,
             "sessions_not_followed_to_the_end": s.broken,
+            "clients_forgotten": self.clients_forgotten,
         }
         return {k: v for k, v in counts.items() if v}
 
@@ -86,6 +91,7 @@ def to_json(result: PcapResult) -> dict[str, Any]:
         "errors": list(result.errors),
         "notes": list(result.notes),
         "findings": [f.to_json() for f in findings],
+        "findings_omitted": dict(sorted(result.findings_omitted.items())),
         "incidents": [
             {
                 "id": inc.id,
