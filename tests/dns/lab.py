@@ -33,6 +33,7 @@ from pathlib import Path
 REQUIRED = ("nsd", "nsd-checkconf", "openssl")
 BENCH_LISTS = 20
 LONG_SPF = "v=spf1 " + " ".join(f"ip4:10.0.{n}.0/24" for n in range(200)) + " -all"
+HUGE_SPF = "v=spf1 " + " ".join(f"ip4:10.{n // 256}.{n % 256}.0/24" for n in range(600)) + " -all"
 BENCH_NET = ipaddress.IPv4Network("198.18.0.0/22")  # RFC 2544 benchmarking range: 1024 IPs
 
 
@@ -242,6 +243,18 @@ def example_zone(keys: Keys) -> str:
         *(f"hugetxt IN TXT {_txt(f'filler-{n:02d}-' + 'y' * 240)}" for n in range(40)),
         'hugetxt IN TXT "v=spf1 -all"',
         f"longspf IN TXT {_txt(LONG_SPF)}",
+        # issue 5, a fresh user's pass: everyone passes without a top-level +all
+        'inclplus IN TXT "v=spf1 include:plusall.example.test -all"',
+        'redirplus IN TXT "v=spf1 redirect=plusall.example.test"',
+        'existsall IN TXT "v=spf1 exists:%{i}.wild.example.test -all"', "*.wild IN A 127.0.0.2",
+        # 80 TXT records before the SPF record; an SPF record over 8192 characters (TCP)
+        *(f'manytxt IN TXT "verification-{n:02d}=token"' for n in range(80)),
+        'manytxt IN TXT "v=spf1 ip4:192.0.2.25 -all"',
+        f"hugespf IN TXT {_txt(HUGE_SPF)}",
+        f"over40 IN TXT {_txt('v=spf1 ' + 'a:mx1.example.test ' * 45 + '-all')}",
+        # a name with 41 addresses; a DMARC record whose v= is not first
+        *(f"many IN A 198.51.100.{n}" for n in range(1, 42)),
+        'd2 IN TXT "v=spf1 -all"', "d2 IN MX 10 mx1", '_dmarc.d2 IN TXT "p=reject; v=DMARC1"',
     ]  # fmt: skip
     for n, body in enumerate(("a mx", "a mx", "a mx", "a", "a", "a"), 1):
         lines += [f'i{n} IN TXT "v=spf1 {body} -all"', f"i{n} IN A 192.0.2.{n}"]

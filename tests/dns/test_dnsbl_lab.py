@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -305,7 +307,9 @@ def test_terminal_report_escapes_and_names_the_resolver(
     assert f"resolver {dns_lab.resolver} (from --resolver)" in run.out
     assert "CSS: snowshoe or hijacked sending" in run.out
     assert "delist: Fix the cause first" in run.out
-    assert "dig +short 99.2.0.192.zen.spamhaus.org" in run.out  # <server_ip> filled in
+    # the lookup asks the zone that listed it, not a fixed zen.spamhaus.org / bl.spamcop.net
+    assert "     dig +short 99.2.0.192.zen.dnsbl.test\n" in run.out
+    assert "zen.spamhaus.org\n" not in run.out and "bl.spamcop.net\n" not in run.out
 
 
 def test_bulk_check_of_1024_addresses_needs_no_retry(
@@ -326,3 +330,159 @@ def test_bulk_check_of_1024_addresses_needs_no_retry(
     assert all(bench_listed(ipaddress.IPv4Address(ip), 1) for ip in listed)
     assert (doc["queries"]["retried"], doc["queries"]["tcp"]) == (0, 0)
     assert run.code == 2
+    assert run.out.count("\n") == 1  # over 1,000 subjects: compact JSON, one line
+
+
+# --- issue 5, a fresh user's pass -------------------------------------------------------------
+
+
+def test_ipv4_mapped_address_is_checked_as_ipv4(dnsbl: Any) -> None:
+    run = dnsbl([ZEN], "::ffff:192.0.2.99")
+    assert run.code == 2
+    assert one(run.json, "192.0.2.99", "zen.dnsbl.test")["verdict"] == "listed"
+    (target,) = run.json["targets"]
+    assert (target["target"], target["kind"], target["note"]) == (
+        "::ffff:192.0.2.99", "ip", "IPv4-mapped: checked as 192.0.2.99")  # fmt: skip
+
+
+def test_private_target_is_checked_with_a_note(dnsbl: Any) -> None:
+    run = dnsbl([ZEN], "10.0.0.1", "192.0.2.25")
+    assert run.code == 0
+    notes = {t["target"]: t["note"] for t in run.json["targets"]}
+    assert notes == {
+        "10.0.0.1": "block lists never see private addresses (checked anyway, for a private "
+        "list)",
+        "192.0.2.25": None,  # a documentation address is taken as public (the lab's own)
+    }
+    assert one(run.json, "10.0.0.1", "zen.dnsbl.test")["verdict"] == "not-listed"
+
+
+def test_name_with_41_addresses_says_16_checked(
+    dnsbl: Any, relayguard: Any, dns_lab: DnsLab, lists_file: Any
+) -> None:
+    run = dnsbl([ZEN], "many.example.test")
+    (target,) = run.json["targets"]
+    assert target["note"] == "41 addresses, 16 checked"
+    assert len(target["addresses"]) == 16
+    text = relayguard("dnsbl", "--resolver", dns_lab.resolver, "--lists", lists_file(ZEN), *FAST,
+                      "many.example.test")  # fmt: skip
+    assert "  many.example.test: 41 addresses, 16 checked\n" in text.out
+
+
+def test_unresolvable_name_says_its_name_and_status_once(dnsbl: Any) -> None:
+    run = dnsbl([ZEN], "mx1.not-served.example")  # outside the lab's zones: REFUSED
+    assert run.code == 3
+    assert run.json["why"] == "could not check mx1.not-served.example: refused"
+    assert run.json["targets"][0]["error"] == "refused"
+
+
+def test_delisting_for_a_listed_domain_asks_its_list_not_ip_lists(
+    relayguard: Any, dns_lab: DnsLab, lists_file: Any
+) -> None:
+    run = relayguard("dnsbl", "--resolver", dns_lab.resolver, "--lists", lists_file(DBL), *FAST,
+                     "spam-domain.test")  # fmt: skip
+    assert run.code == 2
+    steps = run.out[run.out.index("What to do"):]
+    assert "     dig +short spam-domain.test.dbl.dnsbl.test\n" in steps
+    assert "reversed_server_ip" not in steps and "octets reversed" not in steps
+
+
+def test_fixes_are_filled_per_finding_and_with_the_helo_name(
+    relayguard: Any, dns_lab: DnsLab, lists_file: Any
+) -> None:
+    # 192.0.2.99 is listed, 192.0.2.50 has no PTR: each fix names its own address
+    run = relayguard("dnsbl", "--resolver", dns_lab.resolver, "--lists", lists_file(ZEN), *FAST,
+                     "192.0.2.99", "192.0.2.50", "--helo", "mx99.example.test")  # fmt: skip
+    steps = run.out[run.out.index("What to do"):]
+    assert "     dig +short -x 192.0.2.50\n" in steps
+    assert "     dig +short mx99.example.test\n" in steps
+    assert "postconf -e 'smtp_helo_name = mx99.example.test'" in steps
+    assert "<server_ip>" not in steps and "<mx_host>" not in steps
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["2001:db8::25%eth0"],
+         "'2001:db8::25%eth0': zone ids are link-local: not on block lists"),
+        (["fe80::1%25eth0"], "'fe80::1%25eth0': zone ids are link-local: not on block lists"),
+        (["192.0.2.256"], "'192.0.2.256' is not a valid IPv4 address"),
+        (["0300.0.2.1"], "'0300.0.2.1' is not a valid IPv4 address"),
+        (["192.0.2"], "'192.0.2' is not a valid IPv4 address"),
+        (["1.2.3.4.5"], "'1.2.3.4.5' is not a valid IPv4 address"),
+    ],
+)  # fmt: skip
+def test_bad_addresses_are_one_line_errors(relayguard: Any, args: list[str], message: str) -> None:
+    run = relayguard("dnsbl", "--resolver", "127.0.0.1:9", *args)
+    assert (run.code, run.out, run.err) == (3, "", f"relayguard: error: {message}\n")
+
+
+def test_targets_file_errors_name_the_line(relayguard: Any, tmp_path: Any) -> None:
+    targets = tmp_path / "t.txt"
+    targets.write_text("192.0.2.25\n# comment\nthis is not$valid\n")
+    run = relayguard("dnsbl", "--resolver", "127.0.0.1:9", "--targets-file", str(targets))
+    assert (run.code, run.err) == (3, f"relayguard: error: --targets-file {targets} line 3: "
+                                      "'this is not$valid' has characters no target can have\n")
+    targets.write_text("192.0.2.25\nfe80::1%eth0\n")
+    run = relayguard("dnsbl", "--resolver", "127.0.0.1:9", "--targets-file", str(targets))
+    assert run.err == (f"relayguard: error: --targets-file {targets} line 2: 'fe80::1%eth0': "
+                       "zone ids are link-local: not on block lists\n")  # fmt: skip
+
+
+def test_targets_file_over_16_mib_is_refused_not_cut(relayguard: Any, tmp_path: Any) -> None:
+    targets = tmp_path / "big.txt"
+    line = b"192.0.2.25\n"
+    targets.write_bytes(line * (16 * 1024 * 1024 // len(line)) + b"192.0.2.99\n")
+    run = relayguard("dnsbl", "--resolver", "127.0.0.1:9", "--targets-file", str(targets))
+    assert (run.code, run.err) == (3, "relayguard: error: --targets-file: over 16 MiB\n")
+
+
+@pytest.mark.parametrize("option", ["--max-errors", "--timeout", "--rate"])
+def test_nan_is_not_a_number_for_range_options(relayguard: Any, option: str) -> None:
+    run = relayguard("dnsbl", "--resolver", "127.0.0.1:9", option, "nan", "192.0.2.25")
+    assert run.code == 3
+    assert run.err.startswith(f"relayguard: usage error: Invalid value for '{option}': 'nan' "
+                              "is not a finite number.")  # fmt: skip
+
+
+def test_empty_resolver_is_a_usage_error(relayguard: Any) -> None:
+    run = relayguard("dnsbl", "--resolver", "", "192.0.2.25")
+    assert run.code == 3
+    assert run.err.startswith("relayguard: usage error: --resolver is empty: name a resolver "
+                              "IP[:PORT]")  # fmt: skip
+
+
+def test_list_file_refuses_duplicate_ids_and_codes_outside_127(
+    relayguard: Any, lists_file: Any
+) -> None:
+    twice = lists_file({"zone": "a.dnsbl.test", "id": "x"}, {"zone": "b.dnsbl.test", "id": "x"})
+    run = relayguard("dnsbl", "--resolver", "127.0.0.1:9", "--lists", twice, "192.0.2.25")
+    assert (run.code, run.err) == (3, f"relayguard: error: {twice}: the id 'x' is named twice\n")
+
+
+def test_show_lists_json_and_no_target(relayguard: Any) -> None:
+    run = relayguard("dnsbl", "--show-lists", "--json")
+    assert run.code == 0
+    assert run.json["lists"][0] == {
+        "id": "spamhaus-zen", "zone": "zen.spamhaus.org", "name": "Spamhaus ZEN", "type": "ip",
+        "ipv6": True, "informational": False, "default": True,
+    }  # fmt: skip
+    assert run.json["dead_zones"][0]["zone"] == "sorbs.net"
+    run = relayguard("dnsbl", "--show-lists", "192.0.2.25")
+    assert run.code == 3
+    assert run.err.startswith("relayguard: usage error: --show-lists prints the built-in lists: "
+                              "it takes no target")  # fmt: skip
+
+
+def test_json_output_never_imports_rich(dns_lab: DnsLab, tmp_path: Any) -> None:
+    lists = dns_lab.lists_file(tmp_path, [ZEN], "l.toml")
+    code = (
+        "import sys\nfrom relayguard.cli import main\n"
+        f"main(['dnsbl', '--resolver', '{dns_lab.resolver}', '--lists', '{lists}', '--json', "
+        "'192.0.2.25'])\n"
+        "print('RICH', any(m == 'rich' or m.startswith('rich.') for m in sys.modules), "
+        "file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False)  # fmt: skip
+    assert done.stderr.strip().splitlines()[-1] == "RICH False"

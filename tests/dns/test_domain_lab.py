@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.dns.lab import DnsLab
+from tests.dns.lab import HUGE_SPF, DnsLab
 
 FAST = ("--timeout", "0.5", "--tries", "1")
 
@@ -242,7 +242,7 @@ def test_servfail_domain_is_unknown_with_one_error_per_check(
     assert run.code == 3
     assert run.out.count("-dns-error:") == 4  # spf, dmarc, dkim, mx: no 40 DKIM guesses
     doc = relayguard("domain", "--resolver", dns_lab.resolver, *FAST, "--json", "broken.test").json
-    assert doc["dkim"]["errors"] == ["_domainkey.broken.test. TXT: servfail SERVFAIL"]
+    assert doc["dkim"]["errors"] == ["_domainkey.broken.test. TXT: servfail"]  # said once
     assert "What to do" not in run.out  # a failed lookup is not fixed by publishing records
 
 
@@ -259,3 +259,118 @@ def test_terminal_report(relayguard: Any, dns_lab: DnsLab) -> None:
     assert run.out.startswith(" FAIL  plusall.example.test  exit 2")
     assert "critical spf-pass-all" in run.out
     assert 'publish: plusall.example.test. IN TXT "v=spf1 -all"' in run.out
+
+
+# --- issue 5, a fresh user's pass -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "title"),
+    [
+        ("inclplus", "SPF lets every address on the Internet send as @inclplus.example.test: "
+                     "'include:plusall.example.test' matches any address"),
+        ("redirplus", "SPF lets every address on the Internet send as @redirplus.example.test: "
+                      "it passes anyone"),
+        ("existsall", "SPF lets every address on the Internet send as @existsall.example.test: "
+                      "'exists:%{i}.wild.example.test' lets 240.0.0.1, an address nobody owns, "
+                      "pass"),
+    ],
+)  # fmt: skip
+def test_pass_for_anyone_through_include_redirect_or_exists(
+    domain: Any, name: str, title: str
+) -> None:
+    run = domain(f"{name}.example.test")
+    f = finding(run.json, "spf-pass-all")
+    assert (f["severity"], f["title"]) == ("critical", title)
+    assert (run.code, run.json["verdict"]) == (2, "fail")
+
+
+def test_probes_of_a_sound_record_fail(domain: Any) -> None:
+    doc = domain("example.test").json
+    assert doc["spf"]["probes"] == [
+        {"ip": "240.0.0.1", "result": "fail", "matched": "-all"},
+        {"ip": "100::1", "result": "fail", "matched": "-all"},
+    ]
+
+
+def test_81_txt_records_and_a_10k_spf_record_are_read_whole(domain: Any) -> None:
+    many = domain("manytxt.example.test", "--ip", "192.0.2.25")
+    assert many.json["spf"]["record"] == "v=spf1 ip4:192.0.2.25 -all"
+    assert indicators(many.json, "spf-") == []  # 64 records were read: spf-missing
+    huge = domain("hugespf.example.test").json
+    assert huge["spf"]["record"] == HUGE_SPF
+    assert len(huge["spf"]["record"]) == 10493
+
+
+def test_lookups_past_the_audit_ceiling_say_over_40(domain: Any) -> None:
+    f = finding(domain("over40.example.test").json, "spf-too-many-lookups")
+    assert f["title"] == ("the SPF record needs over 40 DNS lookups; RFC 7208 allows 10, so "
+                          "receivers get permerror and ignore it")  # fmt: skip
+
+
+def test_mx_missing_publishes_a_zone_line_and_a_hint(domain: Any) -> None:
+    f = finding(domain("bare.test").json, "mx-missing")
+    assert f["details"] == {
+        "publish": "bare.test. IN MX 0 .",
+        "hint": "the null MX (RFC 7505) if it receives no mail; else bare.test. IN MX 10 "
+                "<your mail server>.",
+    }  # fmt: skip
+
+
+def test_ignored_dmarc_record_is_fixed_where_it_is(domain: Any) -> None:
+    f = finding(domain("d2.example.test").json, "dmarc-ignored-record")
+    assert f["details"]["publish"].startswith('_dmarc.d2.example.test. IN TXT "v=DMARC1; p=reject')
+
+
+def test_revoked_named_selector_says_what_was_named(domain: Any) -> None:
+    f = finding(domain("dkim.example.test", "--dkim-selector", "revoked").json, "dkim-missing")
+    assert f["title"] == ("no DKIM key found for dkim.example.test: the selector(s) named "
+                          "(revoked) hold only revoked keys")  # fmt: skip
+
+
+def test_servfail_domain_shows_lookup_failed(relayguard: Any, dns_lab: DnsLab) -> None:
+    run = relayguard("domain", "--resolver", dns_lab.resolver, *FAST, "broken.test")
+    lines = {line.split()[0]: line for line in run.out.splitlines() if line.startswith("  ")
+             and line.split() and line.split()[0] in ("SPF", "DMARC", "DKIM", "MX")}  # fmt: skip
+    assert lines["MX"].strip() == "MX                    (lookup failed)"
+    assert lines["DKIM"].strip() == "DKIM                  (lookup failed)"
+    assert lines["DMARC"].strip() == "DMARC                 (lookup failed)"
+
+
+def test_ipv4_mapped_ip_is_checked_as_ipv4(domain: Any) -> None:
+    doc = domain("example.test", "--ip", "::ffff:192.0.2.25").json
+    assert [(o["ip"], o["result"]) for o in doc["spf"]["ips"]] == [("192.0.2.25", "pass")]
+    assert doc["notes"] == ["--ip ::ffff:c000:219 is IPv4-mapped: checked as 192.0.2.25"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["example.test", "--ip", "fe80::1%25eth0"],
+         "--ip 'fe80::1%25eth0': zone ids are link-local: not on block lists"),
+        (["192.0.2.25"], "'192.0.2.25' is an address, not a domain: relayguard domain audits a "
+                         "mail domain (relayguard dnsbl checks an address)"),
+    ],
+)  # fmt: skip
+def test_bad_domain_input_is_one_line(relayguard: Any, args: list[str], message: str) -> None:
+    run = relayguard("domain", "--resolver", "127.0.0.1:9", *args)
+    assert (run.code, run.err) == (3, f"relayguard: error: {message}\n")
+
+
+def test_nan_timeout_and_empty_resolver(relayguard: Any) -> None:
+    run = relayguard("domain", "--resolver", "127.0.0.1:9", "--timeout", "nan", "example.test")
+    assert run.code == 3
+    assert "'nan' is not a finite number." in run.err
+    run = relayguard("domain", "--resolver", "", "example.test")
+    assert run.code == 3
+    assert run.err.startswith("relayguard: usage error: --resolver is empty")
+
+
+def test_message_selector_with_control_characters(relayguard: Any, tmp_path: Path) -> None:
+    message = tmp_path / "m.eml"
+    message.write_text("DKIM-Signature: v=1; d=Example.TEST; s=\x1b[31mevil\x07; b=y\n\nbody\n")
+    run = relayguard("domain", "--resolver", "127.0.0.1:9", "example.test", "--message",
+                     str(message))  # fmt: skip
+    assert run.code == 3
+    assert run.err == (f"relayguard: error: --message {message}: the signature by example.test "
+                       "names s=\\x1b[31mevil\\x07, which is not a selector name\n")

@@ -69,3 +69,36 @@ def test_domain_checks_spf_for_the_postfix_addresses(
                      "--resolver", dns_lab.resolver, *FAST[:4], "--json")  # fmt: skip
     assert [(o["ip"], o["result"]) for o in run.json["spf"]["ips"]] == [("203.0.113.9", "fail")]
     assert run.code == 2
+
+
+def test_zone_id_address_is_skipped_with_a_note(
+    relayguard: Any, dns_lab: DnsLab, lists_file: Any, config_dir: Any
+) -> None:
+    folder = config_dir("inet_interfaces = loopback-only\nsmtp_bind_address = 192.0.2.25\n"
+                        "smtp_bind_address6 = 2001:db8::25%eth0\n")  # fmt: skip
+    run = relayguard("dnsbl", "--from-postfix", "--postfix-config", folder, "--resolver",
+                     dns_lab.resolver, "--lists", lists_file({"zone": "zen.dnsbl.test",
+                     "like": "spamhaus-zen"}), *FAST, "--json")  # fmt: skip
+    assert run.code == 0, run.err
+    assert [s["subject"] for s in run.json["subjects"]] == ["192.0.2.25"]
+    assert run.json["notes"] == [
+        "--from-postfix: skipped 2001:db8::25%eth0: zone ids are link-local: not on block lists"
+    ]
+
+
+def test_bind_address_that_is_no_address_is_a_one_line_error(
+    relayguard: Any, config_dir: Any
+) -> None:
+    folder = config_dir("inet_interfaces = loopback-only\nsmtp_bind_address = garbage\n")
+    run = relayguard("dnsbl", "--from-postfix", "--postfix-config", folder)
+    assert (run.code, run.err) == (3, "relayguard: error: --from-postfix: smtp_bind_address = "
+                                      "'garbage' is not an IP address\n")  # fmt: skip
+
+
+def test_address_left_out_by_inet_protocols_is_named(relayguard: Any, config_dir: Any) -> None:
+    folder = config_dir("inet_interfaces = loopback-only\ninet_protocols = ipv6\n"
+                        "proxy_interfaces = 192.0.2.25\n")  # fmt: skip
+    run = relayguard("dnsbl", "--from-postfix", "--postfix-config", folder)
+    assert (run.code, run.err) == (3, "relayguard: error: --from-postfix: no public address: "
+                                      "inet_protocols = ipv6 leaves out 192.0.2.25; name the "
+                                      "address: relayguard dnsbl IP\n")  # fmt: skip

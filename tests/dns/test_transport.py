@@ -4,14 +4,17 @@ timeouts, and that a plain check never imports dnspython."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import struct
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import dns.edns
+import dns.flags
 import dns.message
 import dns.name
 import dns.rrset
@@ -246,3 +249,96 @@ def test_a_send_that_fails_fails_that_attempt_only() -> None:
         return "sent"
 
     assert asyncio.run(main()) == "101 Network is unreachable; pending 0"
+
+
+# --- issue 5, a fresh user's pass -------------------------------------------------------------
+
+
+def test_an_answer_over_the_bounds_is_an_error_not_a_shorter_answer() -> None:
+    from relayguard.dns._events import Status
+    from relayguard.dns.transport import MAX_RECORDS, MAX_TXT, read_reply
+
+    query = Query("big.example.test.", "TXT")
+    many = RRset("big.example.test.", wire.TXT, 60, tuple((b"r%d" % n,) for n in range(8193)))
+    answer = read_reply(query, Reply(0, 0x8180, (many,), None), ())
+    assert (answer.status, answer.records, answer.detail) == (
+        Status.ERROR, (), "answer too large to read whole (over 8192 records)")  # fmt: skip
+    long = RRset("big.example.test.", wire.TXT, 60, ((b"v=spf1 " + b"x" * 65529,),))
+    answer = read_reply(query, Reply(0, 0x8180, (long,), None), ())
+    assert (answer.status, answer.detail) == (
+        Status.ERROR, "answer too large to read whole (a TXT record over 65535 characters)")
+    assert (MAX_RECORDS, MAX_TXT) == (8192, 65535)
+
+
+def test_exception_names_do_not_reach_the_user() -> None:
+    from relayguard.dns.transport import failure
+
+    answer = failure(Query(NAME, "A"), EOFError("EOF"), Server("127.0.0.1", 53))
+    assert answer.detail == (
+        "127.0.0.1:53: the server closed the connection before the whole answer came")
+
+
+class TruncatingServer:
+    """Loopback DNS that sets TC on every answer: over UDP (as servers do) and over TCP too,
+    where nothing excuses it, with an empty answer section."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind(("127.0.0.1", 0))
+        self.port = self.udp.getsockname()[1]
+        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.tcp.bind(("127.0.0.1", self.port))
+        self.tcp.listen(8)
+        self.threads = [threading.Thread(target=self._serve_udp, daemon=True),
+                        threading.Thread(target=self._serve_tcp, daemon=True)]  # fmt: skip
+        for thread in self.threads:
+            thread.start()
+
+    @staticmethod
+    def _truncated(data: bytes) -> bytes:
+        reply = dns.message.make_response(dns.message.from_wire(data))
+        reply.flags |= dns.flags.TC
+        return bytes(reply.to_wire())
+
+    def _serve_udp(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                data, addr = self.udp.recvfrom(4096)
+                self.udp.sendto(self._truncated(data), addr)
+
+    def _serve_tcp(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = self.tcp.accept()
+                with conn:
+                    size = struct.unpack("!H", conn.recv(2))[0]
+                    out = self._truncated(conn.recv(size))
+                    conn.sendall(struct.pack("!H", len(out)) + out)
+
+    def close(self) -> None:
+        self.udp.close()
+        self.tcp.close()
+
+
+def test_a_truncated_answer_over_tcp_is_an_error_not_no_records() -> None:
+    from relayguard.dns._events import Status
+    from relayguard.dns.resolver import Resolver
+
+    server = TruncatingServer()
+    try:
+        resolver = Resolver(Server("127.0.0.1", server.port), timeout=2, tries=1)
+
+        async def ask() -> Any:
+            try:
+                return await resolver.resolve(Query("example.test.", "TXT"))
+            finally:
+                resolver.close()
+
+        answer = asyncio.run(ask())
+    finally:
+        server.close()
+    assert (answer.status, answer.records) == (Status.ERROR, ())
+    assert answer.detail == f"127.0.0.1:{server.port} sent a truncated answer over TCP"
+    assert resolver.stats.tcp == 1

@@ -43,7 +43,9 @@ COMMANDS: dict[str, LazyCommand] = {
         "Contain ACCOUNT (a SASL login or sender): relayguard policy HOLDs its new mail, and its "
         "mail already queued is put on hold (postsuper -h; nothing is deleted).",
     ),
-    "dnsbl": _command("dnsbl", "dnsbl", "Check TARGET..."),
+    "dnsbl": _command(
+        "dnsbl", "dnsbl", "Check IPs, host names and domains against DNS block lists."
+    ),
     "domain": _command(
         "domain", "domain",
         "Audit DOMAIN's SPF (parsed and evaluated: the 10-lookup and 2-void limits as RFC 7208 "

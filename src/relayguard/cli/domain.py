@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 import sys
 
 import click
 
-from relayguard.cli.dnsbl import resolver_options
+from relayguard.cli.dnsbl import pick_resolver, resolver_options, write_json
 from relayguard.dns._errors import TargetError
 from relayguard.dns.dkim import selectors_from_message, valid_selector
 from relayguard.dns.io import ResolverOptions, audit_domain
-from relayguard.dns.names import IPAddress, normalize_domain
-from relayguard.dns.resolver import choose_resolver
-from relayguard.report.console import report_console, silence_stdout
+from relayguard.dns.names import IPAddress, looks_like_ip, normalize_domain, target_ip, unmapped
 from relayguard.report.sanitize import clean
 
 MAX_MESSAGE = 1024 * 1024  # bytes of --message read: the header block is at the start
 MAX_IPS = 20
+
+
+def _signer(d: str) -> str | None:
+    try:
+        return normalize_domain(d)
+    except TargetError:
+        return None
 
 
 def _selectors(domain: str, named: tuple[str, ...], message: str | None) -> list[tuple[str, str]]:
@@ -36,26 +40,40 @@ def _selectors(domain: str, named: tuple[str, ...], message: str | None) -> list
         found = selectors_from_message(text)
         if not found:
             raise TargetError(f"--message {message}: no DKIM-Signature header with d= and s=")
+        bad: list[str] = []
         for d, s in found:
-            if d == domain and valid_selector(s):
+            if _signer(d) != domain:
+                continue
+            if valid_selector(s):
                 out.append((s, "message"))
+            else:
+                bad.append(s)
         if not any(origin == "message" for _, origin in out):
-            signers = ", ".join(sorted({d for d, _ in found}))[:200]
+            if bad:
+                raise TargetError(f"--message {message}: the signature by {domain} names "
+                                  f"s={clean(bad[0], 60)}, which is not a selector name")
+            signers = ", ".join(sorted({_signer(d) or clean(d, 60) for d, _ in found}))[:200]
             raise TargetError(f"--message {message}: signed by {signers}, not by {domain}")
     return out
 
 
-def _ips(values: tuple[str, ...], from_postfix: bool, config: str | None) -> list[IPAddress]:
+def _ips(
+    values: tuple[str, ...], from_postfix: bool, config: str | None, notes: list[str]
+) -> list[IPAddress]:
     out: list[IPAddress] = []
     for value in values:
-        try:
-            out.append(ipaddress.ip_address(value.strip()))
-        except ValueError:
-            raise TargetError(f"--ip {value[:60]!r} is not an IP address") from None
+        ip = target_ip(value, "--ip ")
+        if ip is None:
+            raise TargetError(f"--ip {value[:60]!r} is not an IP address")
+        if unmapped(ip) != ip:
+            notes.append(f"--ip {ip} is IPv4-mapped: checked as {unmapped(ip)}")
+        out.append(unmapped(ip))
     if from_postfix:
         from relayguard.dns.postfix_addresses import from_postfix as read_postfix
 
-        out += [ipaddress.ip_address(a) for a in read_postfix(config).addresses]
+        found = read_postfix(config)
+        out += [ipaddress.ip_address(a) for a in found.addresses]
+        notes += [f"--from-postfix: skipped {why}" for why in found.skipped]
     unique = list(dict.fromkeys(out))
     if len(unique) > MAX_IPS:
         raise TargetError(f"{len(unique)} sending addresses; at most {MAX_IPS}")
@@ -90,22 +108,28 @@ def domain(
     """
     if postfix_config and not from_postfix:
         raise click.UsageError("--postfix-config goes with --from-postfix")
+    if looks_like_ip(domain):
+        raise TargetError(f"{domain.strip()[:60]!r} is an address, not a domain: relayguard "
+                          "domain audits a mail domain (relayguard dnsbl checks an address)")
     name = normalize_domain(domain)
-    addresses = _ips(ips, from_postfix, postfix_config)
+    notes: list[str] = []
+    addresses = _ips(ips, from_postfix, postfix_config, notes)
     chosen = _selectors(name, selectors, message)
-    choice = choose_resolver(resolver)
+    choice = pick_resolver(resolver)
     options = ResolverOptions(timeout=timeout, tries=tries)
-    report = audit_domain(name, choice, ips=addresses, selectors=chosen, options=options)
-    try:
-        if as_json:
-            sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
-        else:
-            from relayguard.dns.render import render_domain
+    report = audit_domain(name, choice, ips=addresses, selectors=chosen, options=options,
+                          notes=notes)  # fmt: skip
+    if as_json:
+        write_json(report.to_json())
+    else:
+        from relayguard.dns.render import render_domain
+        from relayguard.report.console import report_console, silence_stdout
 
+        try:
             render_domain(report, report_console(), verbose=verbose)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        silence_stdout()
+            sys.stdout.flush()
+        except BrokenPipeError:
+            silence_stdout()
     if report.exit_code == 3 and not as_json:
         click.echo(f"relayguard: {clean(report.why, 300)}", err=True)
     return int(report.exit_code)

@@ -60,6 +60,13 @@ class Answer:
         return self.status is Status.NOERROR
 
     @property
+    def failure(self) -> str:
+        """``refused``, ``timeout (no answer from 127.0.0.1:53)``: the status, and the detail
+        when it says more than the status (an rcode's name says nothing more)."""
+        status, detail = self.status.value, self.detail.strip()
+        return f"{status} ({detail})" if detail and detail.lower() != status else status
+
+    @property
     def empty(self) -> bool:
         """An RFC 7208 "void" answer: NXDOMAIN, or NOERROR with no records."""
         return self.status in (Status.NXDOMAIN, Status.NODATA)

@@ -191,7 +191,7 @@ def check(domain: str, chosen: list[tuple[str, str]]) -> Steps:
             result.no_domainkey = True
             return result
         if probe.status.failed:  # the guesses would fail the same way, 40 times over
-            result.errors.append(f"{probe.query}: {probe.status.value} {probe.detail}".strip())
+            result.errors.append(f"{probe.query}: {probe.failure}")
             return result
         chosen = [(s, "guess") for s in COMMON_SELECTORS]
         result.guessed = len(chosen)
@@ -202,7 +202,7 @@ def check(domain: str, chosen: list[tuple[str, str]]) -> Steps:
             if answer.detail.startswith("CNAME loop"):
                 result.errors.append(f"{selector}: CNAME loop")
             else:
-                result.errors.append(f"{answer.query}: {answer.status.value} {answer.detail}")
+                result.errors.append(f"{answer.query}: {answer.failure}")
             continue
         if not answer.ok:
             dangling = answer.cname_chain[-1].rstrip(".") if answer.cname_chain else None

@@ -124,7 +124,7 @@ def check(domain: str) -> Steps:
     answers = yield [Query(f"_dmarc.{name}.", "TXT") for name in names]
     for name, answer in zip(names, answers, strict=True):
         if answer.status.failed:
-            result.error = f"{answer.query}: {answer.status.value} {answer.detail}".strip()
+            result.error = f"{answer.query}: {answer.failure}"
             return result
         records = [r for r in answer.records if is_dmarc(r)]
         if not records:

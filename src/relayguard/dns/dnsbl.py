@@ -48,6 +48,7 @@ class Target:
     text: str
     ip: IPAddress | None = None
     name: str | None = None  # normalized (IDNA, lower-case), without the trailing dot
+    note: str | None = None  # what the report says about it (an IPv4-mapped or private address)
 
 
 def _family(ip: IPAddress) -> str:
@@ -67,7 +68,8 @@ class DnsblCheck:
     ) -> None:
         self.lists = lists
         self.helo = helo
-        self.targets = [TargetState(t.text, "ip" if t.ip else "name") for t in targets]
+        self.targets = [TargetState(t.text, "ip" if t.ip else "name", note=t.note)
+                        for t in targets]  # fmt: skip
         self.subjects: list[Subject] = []
         self.health: dict[tuple[str, str], Health] = {}
         self._queue: list[Query] = []
@@ -122,12 +124,15 @@ class DnsblCheck:
             if len(answers) < 2:
                 return
             failed = [a for a in answers if a.status.failed]
-            addresses = [r for a in answers if a.ok for r in a.records][:MAX_ADDRESSES_PER_NAME]
+            found = [r for a in answers if a.ok for r in a.records]
+            addresses = found[:MAX_ADDRESSES_PER_NAME]
             if failed and not addresses:
                 a = failed[0]
-                state.error = f"{name}: {a.status.value} {a.detail}".strip()
+                state.error = a.failure
             elif not addresses:
                 state.note = "no A or AAAA record: checked on the domain lists only"
+            elif len(found) > len(addresses):
+                state.note = f"{len(found)} addresses, {len(addresses)} checked"
             for text in addresses:
                 ip = ipaddress.ip_address(text)
                 state.addresses.append(str(ip))

@@ -179,6 +179,7 @@ class DnsblReport:
     why: str
     max_error_ratio: float
     queries: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # e.g. --from-postfix addresses left out
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -187,6 +188,7 @@ class DnsblReport:
             "exit_code": int(self.exit_code),
             "why": self.why,
             "resolver": {"address": self.resolver, "source": self.resolver_source},
+            "notes": self.notes,
             "targets": [t.to_json() for t in self.targets],
             "lists": [
                 {

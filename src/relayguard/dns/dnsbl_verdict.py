@@ -58,6 +58,7 @@ def _listed(subject: Subject, result: ListResult) -> Finding:
             "list": spec.id, "zone": spec.zone, "codes": list(result.codes),
             "meanings": list(result.meanings), "informational": spec.informational,
             "delist": spec.delist, "delist_url": spec.delist_url, "txt": result.txt,
+            "query": result.query,
         },
     )  # fmt: skip
 
@@ -192,7 +193,7 @@ def _verdict(check: DnsblCheck, max_error_ratio: float) -> tuple[str, ExitCode, 
         return LISTED, ExitCode.CRITICAL, f"{', '.join(names[:5])} listed on {', '.join(lists[:5])}"
     unsure = [t for t in check.targets if t.error and not t.addresses]
     if unsure:
-        return UNKNOWN, ExitCode.UNKNOWN, f"could not check: {unsure[0].error}"
+        return UNKNOWN, ExitCode.UNKNOWN, f"could not check {unsure[0].text}: {unsure[0].error}"
     if not check.subjects:
         return UNKNOWN, ExitCode.UNKNOWN, "nothing to check"
     for subject in check.subjects:

@@ -20,11 +20,15 @@ SCHEMA = "relayguard.domain/1"
 
 
 def _f(domain: str, indicator: str, severity: Severity, title: str, mitigation: str,
-       publish: str | None = None, evidence: list[str] | None = None) -> Finding:  # fmt: skip
+       publish: str | None = None, evidence: list[str] | None = None,
+       hint: str | None = None) -> Finding:  # fmt: skip
+    """``publish`` is zone-file text, ready to paste; ``hint`` says when or what else."""
+    details: dict[str, object] = {"publish": publish} if publish else {}
+    if hint:
+        details["hint"] = hint
     return Finding(
         indicator=indicator, severity=severity, subject=Subject("domain", domain), title=title,
-        evidence=evidence or [], mitigations=[mitigation],
-        details={"publish": publish} if publish else {},
+        evidence=evidence or [], mitigations=[mitigation], details=details,
     )  # fmt: skip
 
 
@@ -54,8 +58,10 @@ def dmarc_findings(domain: str, d: DmarcResult) -> list[Finding]:
     for issue in d.issues:
         severity = {"invalid": Severity.HIGH, "multiple": Severity.HIGH,
                     "unknown-tag": Severity.LOW}.get(issue.code, Severity.LOW)  # fmt: skip
+        # an ignored record sits at _dmarc.<domain> itself: fix it there, not at the parent
+        where = domain if issue.code == "ignored-record" else d.location or domain
         out.append(_f(domain, f"dmarc-{issue.code}", severity, issue.text, "enforce-dmarc",
-                      _dmarc_record(d.tags, d.location or domain, drop), evidence))  # fmt: skip
+                      _dmarc_record(d.tags, where, drop), evidence))  # fmt: skip
     own = d.location == domain
     if not own:
         out.append(_f(domain, "dmarc-inherited", Severity.INFO,
@@ -143,9 +149,14 @@ def dkim_findings(domain: str, k: DkimResult) -> list[Finding]:
                           f"no DKIM key at {name} ({miss.status}): mail signed with selector "
                           f"{miss.selector} fails DKIM", "rotate-dkim-key"))  # fmt: skip
     if not usable and not any(m.origin != "guess" for m in k.missing) and not k.errors:
-        where = ("_domainkey." + domain + " does not exist (NXDOMAIN)") if k.no_domainkey else (
-            f"none of {k.guessed} common selectors has one; name yours with --dkim-selector "
-            "or --message")  # fmt: skip
+        if k.no_domainkey:
+            where = "_domainkey." + domain + " does not exist (NXDOMAIN)"
+        elif k.guessed:
+            where = (f"none of {k.guessed} common selectors has one; name yours with "
+                     "--dkim-selector or --message")  # fmt: skip
+        else:
+            selectors = ", ".join(key.selector for key in k.keys)
+            where = f"the selector(s) named ({selectors}) hold only revoked keys"
         if not k.keys or all(key.revoked for key in k.keys):
             out.append(_f(domain, "dkim-missing", Severity.MEDIUM,
                           f"no DKIM key found for {domain}: {where}", "rotate-dkim-key"))
@@ -172,14 +183,15 @@ def mx_findings(domain: str, m: MxResult) -> list[Finding]:
             out.append(_f(domain, "mx-missing", Severity.MEDIUM,
                           f"{domain} has no MX and no address: receivers that check the sender "
                           "domain refuse its mail", "publish-spf-dkim-dmarc",
-                          f"{domain}. IN MX 0 .   (if it sends and receives no mail)"))
+                          f"{domain}. IN MX 0 .", hint="the null MX (RFC 7505) if it "
+                          f"receives no mail; else {domain}. IN MX 10 <your mail server>."))
     for x in m.exchanges:
         if x.ip_literal:
             out.append(_f(domain, "mx-ip-literal", Severity.HIGH,
                           f"MX {x.name} is an address, not a host name (RFC 5321 s.5.1)",
                           "publish-spf-dkim-dmarc",
-                          f"{domain}. IN MX {x.preference} mail.{domain}.  and  "
-                          f"mail.{domain}. IN A {x.name}"))  # fmt: skip
+                          f"{domain}. IN MX {x.preference} mail.{domain}.",
+                          hint=f"and the address record mail.{domain}. IN A {x.name}"))
         elif x.error:
             out.append(_f(domain, "mx-dns-error", Severity.LOW, f"MX {x.name}: {x.error}",
                           "publish-spf-dkim-dmarc"))  # fmt: skip
@@ -206,6 +218,8 @@ class DomainReport:
     dmarc: DmarcResult
     dkim: DkimResult
     mx: MxResult
+    spf_probes: list[Outcome] = field(default_factory=list)  # addresses nobody owns (io.py)
+    notes: list[str] = field(default_factory=list)  # what was done with the input
     findings: list[Finding] = field(default_factory=list)
     verdict: str = "pass"
     exit_code: ExitCode = ExitCode.OK
@@ -217,10 +231,13 @@ class DomainReport:
             "schema": SCHEMA, "domain": self.domain, "verdict": self.verdict,
             "exit_code": int(self.exit_code), "why": self.why,
             "resolver": {"address": self.resolver, "source": self.resolver_source},
+            "notes": self.notes,
             "spf": {"record": spf.record, "result": spf.result, "lookups": spf.lookups,
                     "void_lookups": spf.voids, "records": spf.records, "notes": spf.notes,
                     "ips": [{"ip": o.ip, "result": o.result, "matched": o.matched,
-                             "explanation": o.explanation} for o in self.spf_ips]},
+                             "explanation": o.explanation} for o in self.spf_ips],
+                    "probes": [{"ip": o.ip, "result": o.result, "matched": o.matched}
+                               for o in self.spf_probes]},
             "dmarc": {"location": d.location, "record": d.record, "policy": d.policy,
                       "tags": d.tags, "unauthorized_report_domains": d.unauthorized,
                       "error": d.error},
@@ -242,7 +259,8 @@ class DomainReport:
 
 def build(report: DomainReport) -> DomainReport:
     enforced = report.dmarc.policy in ("quarantine", "reject")
-    found = spf_findings(report.domain, report.spf, report.spf_ips, report.mx, enforced)
+    found = spf_findings(report.domain, report.spf, report.spf_ips, report.mx, enforced,
+                         report.spf_probes)  # fmt: skip
     found += dmarc_findings(report.domain, report.dmarc)
     found += dkim_findings(report.domain, report.dkim)
     found += mx_findings(report.domain, report.mx)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from relayguard.dns.mx import MxResult
-from relayguard.dns.spf import LOOKUP_LIMIT, VOID_LIMIT, Outcome
+from relayguard.dns.spf import AUDIT_CEILING, LOOKUP_LIMIT, VOID_LIMIT, Outcome
 from relayguard.dns.spf_parse import SpfSyntaxError, parse_record
 from relayguard.findings import Finding, Severity, Subject
 
@@ -33,6 +33,11 @@ def _finding(domain: str, indicator: str, severity: Severity, title: str, *,
                    details=details)  # fmt: skip
 
 
+def _lookups(count: int) -> str:
+    """The audit stops counting past its ceiling: "over 40", not a made-up 41."""
+    return f"over {AUDIT_CEILING}" if count > AUDIT_CEILING else str(count)
+
+
 def suggested(outcome: Outcome | None, mx: MxResult, ips: list[str], drop: set[str]) -> str:
     """A record that keeps what is sound, drops ``drop`` terms, names ``ips`` and ends in -all."""
     terms: list[str] = []
@@ -55,12 +60,26 @@ def suggested(outcome: Outcome | None, mx: MxResult, ips: list[str], drop: set[s
     return " ".join(["v=spf1", *terms, "-all"])
 
 
+def _passes_anyone(audit: Outcome, probes: list[Outcome]) -> str | None:
+    """How the record lets an address nobody owns pass (an include or redirect to '+all', an
+    'exists' of a name that always exists), or None."""
+    if audit.result == "pass":
+        return f"'{audit.matched}' matches any address" if audit.matched else "it passes anyone"
+    for probe in probes:
+        if probe.result == "pass":
+            via = f"'{probe.matched}'" if probe.matched else "its redirect"
+            return f"{via} lets {probe.ip}, an address nobody owns, pass"
+    return None
+
+
 def spf_findings(
-    domain: str, audit: Outcome, per_ip: list[Outcome], mx: MxResult, dmarc_enforced: bool
-) -> list[Finding]:
+    domain: str, audit: Outcome, per_ip: list[Outcome], mx: MxResult, dmarc_enforced: bool,
+    probes: list[Outcome] | None = None,
+) -> list[Finding]:  # fmt: skip
     out: list[Finding] = []
     ips = [o.ip for o in per_ip if o.ip]
-    failing = [o.ip for o in per_ip if o.ip and o.result != "pass"]
+    # temperror: the lookup failed, which says nothing about the address (spf-dns-error does)
+    failing = [o.ip for o in per_ip if o.ip and o.result not in ("pass", "temperror")]
     evidence = [f"{d}: {r}" for d, r in list(audit.records.items())[:6]]
     if audit.record is None and not any(p.code in ("not-spf", "dns-error", "multiple")
                                         for p in audit.problems):  # fmt: skip
@@ -80,8 +99,8 @@ def spf_findings(
             drop.add(problem.text.split()[0])
         where = "" if problem.domain == domain else f" (in {problem.domain})"
         title = {
-            "too-many-lookups": f"the SPF record needs {audit.lookups} DNS lookups; RFC 7208 "
-            f"allows {LOOKUP_LIMIT}, so receivers get permerror and ignore it",
+            "too-many-lookups": f"the SPF record needs {_lookups(audit.lookups)} DNS lookups; "
+            f"RFC 7208 allows {LOOKUP_LIMIT}, so receivers get permerror and ignore it",
             "void-lookups": f"{audit.voids} SPF lookups find nothing; over {VOID_LIMIT} is a "
             "permerror",
         }.get(problem.code, problem.text) + where
@@ -116,6 +135,17 @@ def spf_findings(
             out.append(_finding(
                 domain, "spf-softfail-all", Severity.LOW,
                 "'~all' only marks forged mail, and no enforcing DMARC policy backs it up",
+                evidence=evidence,
+            ))  # fmt: skip
+    if not any(f.indicator == "spf-pass-all" for f in out):
+        how = _passes_anyone(audit, probes or [])
+        if how is not None:
+            matched = audit.matched or next((p.matched for p in probes or [] if p.matched), None)
+            if matched:
+                drop.add(matched)
+            out.append(_finding(
+                domain, "spf-pass-all", Severity.CRITICAL,
+                f"SPF lets every address on the Internet send as @{domain}: {how}",
                 evidence=evidence,
             ))  # fmt: skip
     for ip in failing:

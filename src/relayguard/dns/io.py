@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
@@ -13,7 +14,13 @@ from relayguard.dns.dnsbl import DnsblCheck, Target
 from relayguard.dns.dnsbl_result import DnsblReport
 from relayguard.dns.dnsbl_verdict import DEFAULT_MAX_ERROR_RATIO, build_report
 from relayguard.dns.lists import ListSpec
-from relayguard.dns.names import IPAddress, normalize_domain, parse_ip
+from relayguard.dns.names import (
+    IPAddress,
+    is_public_ip,
+    normalize_domain,
+    target_ip,
+    unmapped,
+)
 from relayguard.dns.resolver import Resolver, ResolverChoice, drive, drive_incremental
 from relayguard.dns.transport import Server
 
@@ -21,6 +28,12 @@ if TYPE_CHECKING:  # the domain audit's modules are imported when it runs
     from relayguard.dns.domain_report import DomainReport
 
 MAX_TARGETS = 100_000
+# Addresses nobody owns, whose SPF result must be fail: 240.0.0.0/4 is reserved (RFC 1112) and
+# 100::/64 discard-only (RFC 6666). Not the documentation ranges: examples (and the test lab)
+# authorize those. A pass for them means the record lets anyone send (an include or redirect
+# to '+all', an 'exists' of a wildcard).
+SPF_PROBES: tuple[IPAddress, ...] = (
+    ipaddress.IPv4Address("240.0.0.1"), ipaddress.IPv6Address("100::1"))
 T = TypeVar("T")
 
 
@@ -32,18 +45,35 @@ class ResolverOptions:
     max_in_flight: int = 64
 
 
-def parse_targets(texts: Iterable[str]) -> list[Target]:
-    """IPs stay IPs; anything else must be a domain name (IDNA-encoded, lower-cased)."""
+PRIVATE_NOTE = "block lists never see private addresses (checked anyway, for a private list)"
+
+
+def parse_targets(texts: Iterable[str], origins: list[str] | None = None) -> list[Target]:
+    """IPs stay IPs (an IPv4-mapped IPv6 address is its IPv4 address); anything else must be
+    a domain name (IDNA-encoded, lower-cased). ``origins[i]`` names where ``texts[i]`` came
+    from (``--targets-file FILE line 3: ``) in its error."""
     out: dict[str, Target] = {}
-    for text in texts:
+    for index, text in enumerate(texts):
+        where = origins[index] if origins else ""
         raw = text.strip()
-        ip = parse_ip(raw)
+        ip = target_ip(raw, where)
         if ip is not None:
-            out.setdefault(str(ip), Target(raw, ip=ip))
+            notes = []
+            plain = unmapped(ip)
+            if plain != ip:
+                notes.append(f"IPv4-mapped: checked as {plain}")
+            if not is_public_ip(plain):
+                notes.append(PRIVATE_NOTE)
+            key = str(plain)
+            if key not in out:
+                out[key] = Target(raw, ip=plain, note="; ".join(notes) or None)
         else:
             if "/" in raw or raw.count(":") > 1:
-                raise TargetError(f"{raw[:80]!r} is not an IP address or a domain name")
-            name = normalize_domain(raw, what="an IP address or a domain name")
+                raise TargetError(f"{where}{raw[:80]!r} is not an IP address or a domain name")
+            try:
+                name = normalize_domain(raw, what="an IP address or a domain name")
+            except TargetError as exc:
+                raise TargetError(f"{where}{exc}") from None
             out.setdefault(name, Target(raw, name=name))
         if len(out) > MAX_TARGETS:
             raise TargetError(f"more than {MAX_TARGETS} targets")
@@ -107,14 +137,14 @@ def check_dnsbl(
 
 async def _domain(
     domain: str, ips: list[IPAddress], selectors: list[tuple[str, str]], choice: ResolverChoice,
-    opts: ResolverOptions, timestamp: int,
+    opts: ResolverOptions, timestamp: int, notes: list[str] | None = None,
 ) -> DomainReport:  # fmt: skip
     from relayguard.dns import dkim, dmarc, mx, spf
     from relayguard.dns.domain_report import DomainReport, build
 
     resolver = make_resolver(choice, [], opts)
     try:
-        audit, mx_result, dmarc_result, dkim_result, per_ip = await asyncio.gather(
+        audit, mx_result, dmarc_result, dkim_result, per_ip, probes = await asyncio.gather(
             drive(resolver, spf.evaluate(domain, timestamp=timestamp)),
             drive(resolver, mx.check(domain)),
             drive(resolver, dmarc.check(domain)),
@@ -122,6 +152,8 @@ async def _domain(
             asyncio.gather(
                 *(drive(resolver, spf.evaluate(domain, ip, timestamp=timestamp)) for ip in ips)
             ),
+            asyncio.gather(*(drive(resolver, spf.evaluate(domain, probe, timestamp=timestamp))
+                             for probe in SPF_PROBES)),
         )
     finally:
         resolver.close()
@@ -129,7 +161,7 @@ async def _domain(
         raise TargetError(f"{domain} does not exist (NXDOMAIN from {choice.server})")
     report = DomainReport(
         domain, str(choice.server), choice.source, audit, list(per_ip), dmarc_result,
-        dkim_result, mx_result,
+        dkim_result, mx_result, spf_probes=list(probes), notes=notes or [],
     )  # fmt: skip
     return build(report)
 
@@ -137,10 +169,11 @@ async def _domain(
 def audit_domain(
     domain: str, choice: ResolverChoice, *, ips: list[IPAddress] | None = None,
     selectors: list[tuple[str, str]] | None = None, options: ResolverOptions | None = None,
+    notes: list[str] | None = None,
 ) -> DomainReport:  # fmt: skip
     return run_loop(
         _domain(
             domain, ips or [], selectors or [], choice, options or ResolverOptions(),
-            int(time.time()),
+            int(time.time()), notes,
         )
     )

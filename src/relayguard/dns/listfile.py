@@ -77,10 +77,14 @@ def parse(data: dict[str, Any], where: str = "--lists") -> list[ListSpec]:
     if len(specs) > MAX_LISTS:
         raise ListFileError(f"{where}: {len(specs)} lists; at most {MAX_LISTS}")
     seen: set[str] = set()
+    ids: set[str] = set()
     for spec in specs:
         if spec.zone in seen:
             raise ListFileError(f"{where}: the zone {spec.zone} is named twice")
+        if spec.id in ids:
+            raise ListFileError(f"{where}: the id {spec.id!r} is named twice")
         seen.add(spec.zone)
+        ids.add(spec.id)
     return specs
 
 
@@ -174,6 +178,7 @@ def _bool(data: dict[str, Any], key: str, where: str, default: bool) -> bool:
 
 
 def _addresses(value: Any, where: str) -> dict[str, str]:
+    """Codes and error codes: RFC 5782 answers are in 127.0.0.0/8 (others are bogus answers)."""
     if not isinstance(value, dict):
         raise ListFileError(f"{where} must be a table of address = text")
     out = {}
@@ -182,6 +187,9 @@ def _addresses(value: Any, where: str) -> dict[str, str]:
             ip = ipaddress.IPv4Address(address)
         except ValueError:
             raise ListFileError(f"{where}: {address!r} is not an IPv4 address") from None
+        if not ip.is_loopback:
+            raise ListFileError(f"{where}: {address!r} is outside 127.0.0.0/8, where list "
+                                "answers are (RFC 5782)")  # fmt: skip
         out[str(ip)] = _string(text, f"{where}: {address}")
     return out
 

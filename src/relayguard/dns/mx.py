@@ -37,7 +37,7 @@ def check(domain: str) -> Steps:
     result = MxResult(domain)
     (answer,) = yield [Query(f"{domain}.", "MX")]
     if answer.status.failed:
-        result.error = f"{answer.query}: {answer.status.value} {answer.detail}".strip()
+        result.error = f"{answer.query}: {answer.failure}"
         return result
     if answer.status is Status.NXDOMAIN:
         result.exists = False
@@ -63,5 +63,5 @@ def check(domain: str) -> Steps:
         exchange.cname = next((a.cname_chain for a in pair if a.cname_chain), ())
         failed = [a for a in pair if a.status.failed]
         if failed and not exchange.addresses:
-            exchange.error = f"{failed[0].status.value} {failed[0].detail}".strip()
+            exchange.error = failed[0].failure
     return result

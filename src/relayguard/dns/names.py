@@ -44,6 +44,53 @@ def parse_ip(text: str) -> IPAddress | None:
         return None
 
 
+ZONE_ID_REFUSED = "zone ids are link-local: not on block lists"
+_NUMERIC = re.compile(r"[0-9.]+")
+# Addresses that never reach a block list (Python's is_private also counts the documentation
+# and benchmarking ranges, which the lab and the docs use as public addresses).
+_NOT_PUBLIC = tuple(
+    ipaddress.ip_network(n)
+    for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
+)
+
+
+def target_ip(text: str, what: str = "") -> IPAddress | None:
+    """``text`` as a checkable address: None when it is no address at all (a name), a
+    TargetError for an address with a zone id (``fe80::1%eth0``) and for digits and dots that
+    are no valid IPv4 address (``192.0.2.256``, ``0300.0.2.1``, ``1.2.3.4.5``: never a host
+    name either)."""
+    raw = text.strip()
+    shown = f"{what}{raw[:80]!r}"
+    if "%" in raw and ":" in raw:
+        raise TargetError(f"{shown}: {ZONE_ID_REFUSED}")
+    ip = parse_ip(raw)
+    if ip is None and _NUMERIC.fullmatch(raw.rstrip(".")) and not raw.endswith(".."):
+        raise TargetError(f"{shown} is not a valid IPv4 address")
+    return ip
+
+
+def unmapped(ip: IPAddress) -> IPAddress:
+    """``::ffff:192.0.2.1`` -> ``192.0.2.1``: an IPv4-mapped address is that IPv4 address."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def is_public_ip(ip: IPAddress) -> bool:
+    """Whether block lists can ever see ``ip``: not loopback, link-local, multicast,
+    unspecified, RFC 1918, CGNAT or ULA."""
+    ip = unmapped(ip)
+    if ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_unspecified:
+        return False
+    return not any(ip in net for net in _NOT_PUBLIC if net.version == ip.version)
+
+
+def looks_like_ip(text: str) -> bool:
+    """Digits and dots only, or an IPv6 address: a domain argument that is no domain."""
+    raw = text.strip().rstrip(".")
+    return bool(_NUMERIC.fullmatch(raw)) or (":" in raw and parse_ip(raw.split("%")[0]) is not None)
+
+
 def normalize_domain(text: str, *, what: str = "a domain name") -> str:
     """``Bücher.Example.`` -> ``xn--bcher-kva.example`` (no trailing dot), or a TargetError."""
     raw = text.strip()

@@ -16,15 +16,12 @@ import subprocess
 from dataclasses import dataclass, field
 
 from relayguard.dns._errors import TargetError
+from relayguard.dns.names import ZONE_ID_REFUSED, is_public_ip, unmapped
 
 PARAMETERS = (
     "inet_interfaces", "inet_protocols", "proxy_interfaces", "smtp_bind_address",
     "smtp_bind_address6", "smtp_helo_name",
 )  # fmt: skip
-_NOT_PUBLIC = tuple(
-    ipaddress.ip_network(n)
-    for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
-)
 
 
 @dataclass(slots=True)
@@ -33,6 +30,8 @@ class PostfixAddresses:
     names: list[str] = field(default_factory=list)  # host names in inet_interfaces
     helo: str | None = None
     notes: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # addresses left out, and why (for the user)
+    filtered: list[str] = field(default_factory=list)  # addresses of a family inet_protocols drops
 
 
 def is_public(text: str) -> bool:
@@ -40,11 +39,7 @@ def is_public(text: str) -> bool:
         ip = ipaddress.ip_address(text)
     except ValueError:
         return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_unspecified:
-        return False
-    return not any(ip in net for net in _NOT_PUBLIC if net.version == ip.version)
+    return is_public_ip(ip)
 
 
 def _words(value: str) -> list[str]:
@@ -61,7 +56,15 @@ def choose(values: dict[str, str], host_addresses: list[str]) -> PostfixAddresse
     out.helo = helo or None
     candidates: list[str] = []
     for key in ("smtp_bind_address", "smtp_bind_address6"):
-        candidates += _words(values.get(key, ""))
+        for word in _words(values.get(key, "")):
+            address = word.strip("[]").split("%")[0]
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise TargetError(
+                    f"--from-postfix: {key} = {word[:60]!r} is not an IP address"
+                ) from None
+            candidates.append(word)
     if candidates:
         out.notes.append("from smtp_bind_address / smtp_bind_address6")
     proxies = _words(values.get("proxy_interfaces", ""))
@@ -78,13 +81,18 @@ def choose(values: dict[str, str], host_addresses: list[str]) -> PostfixAddresse
             candidates = [w for w in interfaces if w not in ("loopback-only",)]
     for word in dict.fromkeys(candidates):
         word = word.strip("[]")
+        if "%" in word and ":" in word:
+            out.skipped.append(f"{word[:60]}: {ZONE_ID_REFUSED}")
+            continue
         try:
-            ip = ipaddress.ip_address(word)
+            ip = unmapped(ipaddress.ip_address(word))
         except ValueError:
             if word and not word.startswith("$"):
                 out.names.append(word)
             continue
-        if ip.version in families and is_public(str(ip)):
+        if ip.version not in families:
+            out.filtered.append(str(ip))
+        elif is_public_ip(ip):
             out.addresses.append(str(ip))
     return out
 
@@ -127,6 +135,12 @@ def from_postfix(config_dir: str | None = None) -> PostfixAddresses:
     found = choose(values, host)
     if not found.addresses and not found.names:
         shown = values.get("inet_interfaces", "").strip() or "(empty)"
+        if found.filtered:
+            protocols = values.get("inet_protocols", "").strip() or "all"
+            raise TargetError(
+                f"--from-postfix: no public address: inet_protocols = {protocols[:40]} leaves "
+                f"out {', '.join(found.filtered[:3])}; name the address: relayguard dnsbl IP"
+            )
         raise TargetError(
             f"--from-postfix: no public address (inet_interfaces = {shown[:80]}, no "
             f"proxy_interfaces or smtp_bind_address); name the address: relayguard dnsbl IP"

@@ -12,6 +12,7 @@ from rich.text import Text
 from relayguard import mitigations
 from relayguard.dns.classify import ERROR, LISTED, NOT_LISTED, REASON_TEXT
 from relayguard.dns.dkim import Key
+from relayguard.dns.dnsbl_fixes import dnsbl_actions
 from relayguard.dns.dnsbl_result import HEALTH_TEXT, SKIPPED, DnsblReport, ListResult, Subject
 from relayguard.dns.domain_report import DomainReport
 from relayguard.findings import ExitCode, Finding, Severity
@@ -53,11 +54,15 @@ def findings(console: Console, items: list[Finding], verbose: bool) -> None:
         publish = f.details.get("publish")
         if isinstance(publish, str):
             console.print(Text("           publish: ", style="bold").append(clean(publish, 600)))
+        hint = f.details.get("hint")
+        if isinstance(hint, str):
+            console.print(Text("           " + clean(hint, 300), style="dim"))
     console.print()
 
 
-def fixes(console: Console, items: list[Finding]) -> None:
-    actions = mitigations.actions(items)
+def fixes(console: Console, items: list[Finding],
+          actions: list[mitigations.Action] | None = None) -> None:  # fmt: skip
+    actions = mitigations.actions(items) if actions is None else actions
     if not actions:
         return
     console.print(Text("What to do", style="bold"))
@@ -97,6 +102,8 @@ def render_dnsbl(report: DnsblReport, console: Console, *, verbose: bool = False
             console.print(Text("  " + clean(f"{target.text}: {target.error}", 300), style="yellow"))
         elif target.note:
             console.print(Text("  " + clean(f"{target.text}: {target.note}", 300), style="dim"))
+    for note in report.notes:
+        console.print(Text("  " + clean(note, 300), style="dim"))
     console.print()
     shown = 0
     for subject in report.subjects:
@@ -111,7 +118,7 @@ def render_dnsbl(report: DnsblReport, console: Console, *, verbose: bool = False
                            style="dim"))  # fmt: skip
         console.print()
     findings(console, [f for f in report.findings if f.indicator != "dnsbl-listed"], verbose)
-    fixes(console, report.findings)
+    fixes(console, report.findings, dnsbl_actions(report))
 
 
 def _subject(console: Console, subject: Subject, verbose: bool) -> None:
@@ -173,19 +180,24 @@ def render_domain(report: DomainReport, console: Console, *, verbose: bool = Fal
     headline(console, report.verdict, report.domain, report.why, report.exit_code)
     console.print(Text(f"  resolver {report.resolver} (from {report.resolver_source})",
                        style="dim"))  # fmt: skip
+    for note in report.notes:
+        console.print(Text("  " + clean(note, 300), style="dim"))
     console.print()
     spf = report.spf
+    failed = "(lookup failed)"
+    spf_text = spf.record or (failed if spf.result == "temperror" else "(none)")
+    dkim_none = failed if report.dkim.errors else "(no key found)"
+    mx_none = failed if report.mx.error else ("null MX" if report.mx.null_mx else "(none)")
     rows = [
-        ("SPF", f"{spf.record or '(none)'}  -> a forger gets {spf.result}; {spf.lookups} "
+        ("SPF", f"{spf_text}  -> a forger gets {spf.result}; {spf.lookups} "
                 f"lookups, {spf.voids} void"),
         *((f"SPF {o.ip}", f"{o.result}" + (f" ({o.matched})" if o.matched else ""))
           for o in report.spf_ips),
-        ("DMARC", f"{report.dmarc.record or '(none)'}"
+        ("DMARC", f"{report.dmarc.record or (failed if report.dmarc.error else '(none)')}"
                   + (f"  at _dmarc.{report.dmarc.location}" if report.dmarc.location else "")
                   + (f" -> policy {report.dmarc.policy}" if report.dmarc.policy else "")),
-        ("DKIM", ", ".join(_key(k) for k in report.dkim.keys) or "(no key found)"),
-        ("MX", ", ".join(f"{x.preference} {x.name}" for x in report.mx.exchanges)
-               or ("null MX" if report.mx.null_mx else "(none)")),
+        ("DKIM", ", ".join(_key(k) for k in report.dkim.keys) or dkim_none),
+        ("MX", ", ".join(f"{x.preference} {x.name}" for x in report.mx.exchanges) or mx_none),
     ]  # fmt: skip
     for label, value in rows:
         line = Text(f"  {label:<22}", style="bold")

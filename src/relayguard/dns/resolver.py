@@ -239,6 +239,10 @@ class Resolver:
                     if reply.flags & FLAG_TC:  # the whole answer only comes over TCP
                         self.stats.tcp += 1
                         reply = await exchange_tcp(current, server, self.timeout)
+                        if reply.flags & FLAG_TC:  # TCP has no size limit to excuse it
+                            cut = Answer(original, Status.ERROR, cname_chain=chain,
+                                         detail=f"{server} sent a truncated answer over TCP")
+                            return _timed(cut, self.clock() - started)
                 except ConnectionRefusedError as exc:
                     return _timed(failure(original, exc, server), self.clock() - started)
                 except (TimeoutError, OSError, EOFError) as exc:

@@ -131,7 +131,7 @@ class _Evaluation:
         return answers
 
     def failed(self, answer: Answer, domain: str) -> None:
-        text = f"{answer.query}: {answer.status.value} {answer.detail}".strip()
+        text = f"{answer.query}: {answer.failure}"
         self.fail("temperror", "dns-error", text, domain)
 
     # --- check_host ----------------------------------------------------------------------------
@@ -143,8 +143,6 @@ class _Evaluation:
             self.failed(answer, domain)
             return "temperror"
         texts = [t for t in answer.records if is_spf(t)]
-        if answer.detail:
-            self.out.notes.append(f"TXT {domain}: {answer.detail}")
         if not texts:
             near = [t for t in answer.records if looks_like_spf(t)]
             if near:

@@ -28,11 +28,13 @@ from relayguard.dns._events import Answer, Query, Status
 EDNS_PAYLOAD = wire.EDNS_PAYLOAD
 # Sockets per server: spreads the queries over as many random source ports.
 POOL_SIZE = 8
-# Records kept per answer and characters per TXT record: far above any real SPF, DKIM or
-# DNSBL answer (a 4096-bit DKIM key is ~750 characters), far below the 64 KiB a TCP answer
-# can carry.
-MAX_RECORDS = 64
-MAX_TXT = 8192
+# Records per answer and characters per TXT record: a DNS message is at most 64 KiB (TCP),
+# which holds at most ~5,400 records and one TXT record of at most 65,535 characters, so every
+# real answer (100+ TXT records at a big company, an SPF record near the 64 KiB limit) is read
+# whole and memory stays bounded by the message. An answer over these bounds is an error, never
+# a shorter answer: a cut TXT set could hide the SPF record.
+MAX_RECORDS = 8192
+MAX_TXT = 65535
 MAX_CNAME_HOPS = 8  # per response; the resolver bounds the hops across queries too
 
 
@@ -341,20 +343,17 @@ def _records(
 ) -> Answer:
     records: list[str] = []
     strings: list[int] = []
-    cut = False
+    if len(rrset.records) > MAX_RECORDS:
+        return _too_large(query, chain, elapsed, f"over {MAX_RECORDS} records")
     for record in rrset.records:
-        if len(records) >= MAX_RECORDS:
-            cut = True
-            break
         if isinstance(record, tuple):  # TXT
             joined = b"".join(record)
             if len(joined) > MAX_TXT:
-                joined, cut = joined[:MAX_TXT], True
+                return _too_large(query, chain, elapsed, f"a TXT record over {MAX_TXT} characters")
             records.append(joined.decode("utf-8", errors="surrogateescape"))
             strings.append(len(record))
         else:
             records.append(record)
-    detail = f"answer cut to {MAX_RECORDS} records of {MAX_TXT} characters" if cut else ""
     lowest = rrset.ttl if ttl is None else min(ttl, rrset.ttl)
     return Answer(
         query,
@@ -362,10 +361,14 @@ def _records(
         records=tuple(records),
         ttl=int(lowest),
         cname_chain=chain,
-        detail=detail,
         txt_strings=tuple(strings),
         elapsed=elapsed,
     )
+
+
+def _too_large(query: Query, chain: tuple[str, ...], elapsed: float, what: str) -> Answer:
+    detail = f"answer too large to read whole ({what})"
+    return Answer(query, Status.ERROR, cname_chain=chain, detail=detail, elapsed=elapsed)
 
 
 def _dnspython_timeout(exc: BaseException) -> bool:
@@ -379,4 +382,13 @@ def failure(query: Query, exc: BaseException, server: Server) -> Answer:
         return Answer(query, Status.TIMEOUT, detail=f"no answer from {server}")
     if isinstance(exc, ConnectionRefusedError):
         return Answer(query, Status.ERROR, detail=f"nothing answers DNS at {server}")
-    return Answer(query, Status.ERROR, detail=f"{server}: {type(exc).__name__}: {exc}"[:200])
+    what = _PLAIN_ERRORS.get(type(exc)) or str(exc) or "a malformed answer"
+    return Answer(query, Status.ERROR, detail=f"{server}: {what}"[:200])
+
+
+# What an exception whose own text says nothing to a person means (EOFError's is "EOF").
+_PLAIN_ERRORS: dict[type[BaseException], str] = {
+    EOFError: "the server closed the connection before the whole answer came",
+    ConnectionResetError: "the server reset the connection",
+    BrokenPipeError: "the server closed the connection",
+}
