@@ -48,6 +48,7 @@ from relayguard.policy.stores.base import (
 SCHEMA_VERSION: Final = 2
 SWEEP_EVERY: Final = 64
 SWEEP_ROWS: Final = 256
+_KEYS_PER_SELECT: Final = 500  # below SQLite's oldest limit of 999 host parameters
 _TABLES: Final = frozenset(("rate_state", "containment", "generation"))
 _REQUIRED_TABLES: Final = frozenset(("rate_state", "containment"))
 
@@ -183,23 +184,45 @@ class SqliteStore:
     def allow_many(self, requests: Sequence[Charge]) -> list[Decision]:
         """:meth:`allow` for each request in order, in one transaction (one commit for all)."""
         with self._lock, self._transaction("rate state"):
-            return [self._charge(*request) for request in requests]
+            batch = _Batch(self._db, {request[0] for request in requests})
+            decisions = [batch.charge(*request) for request in requests]
+            self._save(batch)
+            return decisions
 
     def check_many(self, checks: Sequence[Check]) -> list[Verdict]:
-        """Every check of a batch in one transaction: one commit, one containment lookup."""
+        """Every check of a batch in one transaction: one commit, one containment lookup, one
+        read of the keys' states and one write of the changed ones."""
         with self._lock, self._transaction("rate state"):
             contained = self._contained_now()
-            charge = self._charge
-            verdicts: list[Verdict] = []
+            held_by: list[str | None] = []
+            keys: set[str] = set()
             for check in checks:
                 held = None
                 if contained:
                     held = next((k for k in check.contain_keys if k in contained), None)
+                held_by.append(held)
                 if held is None:
-                    verdicts.append([charge(*request) for request in check.charges])
+                    keys.update(request[0] for request in check.charges)
+            batch = _Batch(self._db, keys)
+            verdicts: list[Verdict] = []
+            for check, held in zip(checks, held_by, strict=True):
+                if held is None:
+                    verdicts.append([batch.charge(*request) for request in check.charges])
                 else:
                     verdicts.append(held)
+            self._save(batch)
             return verdicts
+
+    def _save(self, batch: _Batch) -> None:
+        """The batch's changed states, and now and then a sweep of idle rows."""
+        if not batch.changed:
+            return
+        db = self._db
+        db.executemany(_UPSERT, [(k, i, t) for (k, i), t in batch.changed.items()])
+        before = self._charges
+        self._charges += batch.charges
+        if self._charges // SWEEP_EVERY != before // SWEEP_EVERY:
+            db.execute(_SWEEP, (batch.now, SWEEP_ROWS))
 
     def _contained_now(self) -> frozenset[str]:
         """The contained keys, re-read only when some process contained or released one."""
@@ -226,19 +249,6 @@ class SqliteStore:
                 raise
         except sqlite3.Error as exc:
             raise StoreError(f"{what}: {exc}") from exc
-
-    def _charge(self, key: str, windows: Sequence[Limit], now: float, cost: float) -> Decision:
-        db = self._db
-        ids = [window_id(w) for w in windows]
-        rows = dict(db.execute(_SELECT, (key,)).fetchall())
-        states = [rows.get(i, NEW) for i in ids]
-        decision, new = decide(windows, states, now, cost)
-        if decision.allowed and new != tuple(states):
-            db.executemany(_UPSERT, [(key, i, s) for i, s in zip(ids, new, strict=True)])
-            self._charges += 1
-            if self._charges % SWEEP_EVERY == 0:
-                db.execute(_SWEEP, (now, SWEEP_ROWS))
-        return decision
 
     def refund(self, key: str, windows: Sequence[Limit], now: float, cost: float) -> None:
         self.refund_many(((key, windows, now, cost),))
@@ -340,3 +350,37 @@ class _Checkpointer:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+
+
+class _Batch:
+    """The states of a batch's keys, read in one query and charged in order in memory: two
+    statements per batch instead of two per request (the decisions are the same as charging
+    one by one, since every later charge of a key sees the earlier ones)."""
+
+    __slots__ = ("changed", "charges", "now", "states")
+
+    def __init__(self, db: sqlite3.Connection, keys: set[str]) -> None:
+        self.states: dict[tuple[str, str], float] = {}
+        self.changed: dict[tuple[str, str], float] = {}
+        self.charges = 0
+        self.now = 0.0
+        wanted = list(keys)
+        for start in range(0, len(wanted), _KEYS_PER_SELECT):
+            chunk = wanted[start : start + _KEYS_PER_SELECT]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT key, window, tat FROM rate_state WHERE key IN ({marks})"
+            for key, window, tat in db.execute(sql, chunk):
+                self.states[key, window] = tat
+
+    def charge(self, key: str, windows: Sequence[Limit], now: float, cost: float) -> Decision:
+        ids = [(key, window_id(w)) for w in windows]
+        states = self.states
+        old = [states.get(i, NEW) for i in ids]
+        decision, new = decide(windows, old, now, cost)
+        if decision.allowed and new != tuple(old):
+            for i, tat in zip(ids, new, strict=True):
+                states[i] = tat
+                self.changed[i] = tat
+            self.charges += 1
+        self.now = max(self.now, now)
+        return decision
