@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from relayguard.policy._errors import LocalProtocolError, RemoteProtocolError
@@ -376,7 +376,14 @@ _wire_bytes = st.lists(st.sampled_from([b"a=1", b"\n", b"\r", b"=", b"\0", b"\xc
 
 @settings(deadline=None)
 @given(_wire_bytes)
+@example([b"=", b"\n", b"\r", b"\n", b"\n"])  # an empty CR LF line right before the end
 def test_whole_and_byte_by_byte_agree(pieces: list[bytes]) -> None:
     stream = b"".join(pieces)
     whole = _outcome([stream] if stream else [])
     assert _outcome([stream[i : i + 1] for i in range(len(stream))]) == whole
+
+
+def test_an_empty_cr_lf_line_before_the_end_is_refused_whole_or_in_pieces() -> None:
+    stream = b"=\n\r\n\n"
+    assert _outcome([stream]) == ([], "CR LF line ends")
+    assert _outcome([stream[i : i + 1] for i in range(len(stream))]) == ([], "CR LF line ends")

@@ -15,18 +15,28 @@ import sys
 import time
 from collections.abc import Coroutine
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
 
 from relayguard.errors import ConfigError, InputError
-from relayguard.policy.config import DEFAULT_STORE, PolicyConfig, load_config, parse_listen
+from relayguard.policy.config import (
+    DEFAULT_STORE,
+    MAX_WORKERS,
+    PolicyConfig,
+    load_config,
+    parse_listen,
+    parse_workers,
+)
 from relayguard.policy.keys import admin_key
 from relayguard.policy.limiter import Limit
-from relayguard.policy.server import PolicyServer, emit_json
+from relayguard.policy.metrics import MergedCollector, PolicyCollector
+from relayguard.policy.server import Listener, PolicyServer, emit_json, open_listener
 from relayguard.policy.stores import Store, StoreError, open_store
 from relayguard.policy.stores.base import CONTAIN_PREFIX
 from relayguard.policy.wiring import HOOKS, parse_overrides, postfix_wiring
+from relayguard.policy.workers import SNAPSHOT_EVERY, Supervisor
 from relayguard.report.sanitize import clean
 
 
@@ -75,9 +85,19 @@ def policy() -> None:
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False))
 @click.option("--listen", metavar="HOST:PORT|unix:/path", help="Overrides policy.listen.")
 @click.option("--metrics-listen", metavar="HOST:PORT", help="Overrides policy.metrics_listen.")
+@click.option(
+    "--workers",
+    type=int,
+    metavar="N",
+    help=f"Server processes (1 to {MAX_WORKERS}; one per core at most). Overrides policy.workers.",
+)
 @_store_option
 def serve(
-    config_path: str, listen: str | None, metrics_listen: str | None, store_spec: str | None
+    config_path: str,
+    listen: str | None,
+    metrics_listen: str | None,
+    workers: int | None,
+    store_spec: str | None,
 ) -> None:
     """Answer Postfix policy requests until SIGTERM or SIGINT; SIGHUP reloads the rules."""
     config = load_config(config_path)
@@ -86,7 +106,20 @@ def serve(
     metrics_at = metrics_listen if metrics_listen is not None else config.metrics_listen
     if metrics_at and isinstance(parse_listen(metrics_at), str):
         raise ConfigError("--metrics-listen must be HOST:PORT")
-    store = open_store(store_spec or config.store, timeout=config.store_timeout, server=True)
+    count = config.workers if workers is None else parse_workers(workers, "--workers")
+    spec = store_spec or config.store
+    if count > 1 and spec.startswith("memory"):
+        raise ConfigError("several workers need a shared store (sqlite: or redis://)")
+    if count == 1:
+        server = _server(config, spec)
+        _run(_serve(server, config_path, listen, metrics_at))
+        return
+    _serve_workers(config, config_path, spec, listen, metrics_at, count)
+
+
+def _server(config: PolicyConfig, spec: str) -> PolicyServer:
+    """A server on the store ``spec``, in its fail mode when the store does not answer yet."""
+    store = open_store(spec, timeout=config.store_timeout, server=True)
     server = PolicyServer(config, store)
     ping = getattr(store, "ping", None)
     if ping is not None:
@@ -99,7 +132,52 @@ def serve(
         except Exception:
             store.close()  # a refused password or a bad URL: no retry can fix it
             raise
-    _run(_serve(server, config_path, listen, metrics_at))
+    return server
+
+
+def _serve_workers(
+    config: PolicyConfig, config_path: str, spec: str, listen: str | None, metrics_at: str, n: int
+) -> None:
+    listener = open_listener(config, listen)
+
+    def worker(listener: Listener, number: int, snapshot: Path) -> None:
+        server = _server(config, spec)
+        _run(_serve(server, config_path, None, "", listener=listener, worker=number,
+                    snapshot=snapshot))  # fmt: skip
+
+    supervisor = Supervisor(listener, n, worker)
+    metrics_server = None
+
+    def started() -> None:
+        nonlocal metrics_server
+        if metrics_at:
+            metrics_server = _start_metrics(MergedCollector(supervisor.snapshots), metrics_at)
+        event: dict[str, object] = {
+            "event": "listening",
+            "address": listener.text,
+            "workers": n,
+            "event_loop": _loop_name(),
+        }
+        if metrics_at:
+            event["metrics"] = metrics_at
+        emit_json(event)
+
+    try:
+        code = supervisor.run(started)
+    finally:
+        if metrics_server is not None:
+            metrics_server.shutdown()
+    emit_json({"event": "stopped", "requests": supervisor.final.requests, "workers": n})
+    if code:
+        raise SystemExit(code)
+
+
+def _loop_name() -> str:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio"
+    return "uvloop"
 
 
 def _run(main: Coroutine[None, None, None]) -> None:
@@ -113,67 +191,100 @@ def _run(main: Coroutine[None, None, None]) -> None:
 
 
 async def _serve(
-    server: PolicyServer, config_path: str, listen: str | None, metrics_at: str
+    server: PolicyServer,
+    config_path: str,
+    listen: str | None,
+    metrics_at: str,
+    *,
+    listener: Listener | None = None,
+    worker: int | None = None,
+    snapshot: Path | None = None,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     try:
-        await server.start(listen)
+        await server.start(listen, listener)
     except BaseException:
         server.store.close()
         raise
     signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, _reload, server, config_path)
+    loop.add_signal_handler(signal.SIGHUP, _reload, server, config_path, worker)
     metrics_server = None
+    snapshots = None
     try:
         if metrics_at:
-            metrics_server = _start_metrics(server, metrics_at)
-        listening: dict[str, object] = {"event": "listening", "address": server.address_text}
-        if metrics_at:
-            listening["metrics"] = metrics_at
-        listening["event_loop"] = type(loop).__module__.split(".")[0]
-        emit_json(listening)
+            metrics_server = _start_metrics(PolicyCollector(server.metrics), metrics_at)
+        if worker is None:
+            listening: dict[str, object] = {"event": "listening", "address": server.address_text}
+            if metrics_at:
+                listening["metrics"] = metrics_at
+            listening["event_loop"] = type(loop).__module__.split(".")[0]
+            emit_json(listening)
+        if snapshot is not None:
+            snapshots = asyncio.create_task(_write_snapshots(server, snapshot))
         await stop.wait()
     finally:
+        if snapshots is not None:
+            snapshots.cancel()
         await server.close()
+        if snapshot is not None:
+            server.metrics.write_snapshot(snapshot)
         if metrics_server is not None:
             metrics_server.shutdown()
         for sig in signals:
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(sig)
-        emit_json({"event": "stopped", "requests": server.requests})
+        stopped: dict[str, object] = {"event": "stopped", "requests": server.requests}
+        if worker is not None:
+            stopped["worker"] = worker
+        emit_json(stopped)
 
 
-def _reload(server: PolicyServer, config_path: str) -> None:
+async def _write_snapshots(server: PolicyServer, path: Path) -> None:
+    """The worker's counters for the supervisor's /metrics, every second."""
+    while True:
+        with contextlib.suppress(OSError):
+            server.metrics.write_snapshot(path)
+        await asyncio.sleep(SNAPSHOT_EVERY)
+
+
+def _reload(server: PolicyServer, config_path: str, worker: int | None = None) -> None:
     try:
         config: PolicyConfig = load_config(config_path)
     except ConfigError as exc:
-        emit_json({"event": "reload_failed", "error": str(exc), "kept": "the previous rules"})
+        failed: dict[str, object] = {
+            "event": "reload_failed",
+            "error": str(exc),
+            "kept": "the previous rules",
+        }
+        if worker is not None:
+            failed["worker"] = worker
+        emit_json(failed)
         return
     event: dict[str, object] = {"event": "reloaded", "rules": len(config.rules.rules)}
     ignored = [
         name
-        for name in ("listen", "store", "metrics_listen")
+        for name in ("listen", "store", "metrics_listen", "workers")
         if getattr(config, name) != getattr(server.config, name)
     ]
     if ignored:
         event["needs_restart"] = ignored
+    if worker is not None:
+        event["worker"] = worker
     server.reload(config)
     emit_json(event)
 
 
-def _start_metrics(server: PolicyServer, where: str) -> Any:
+def _start_metrics(collector: PolicyCollector, where: str) -> Any:
     from prometheus_client import CollectorRegistry, start_http_server
-
-    from relayguard.policy.metrics import PolicyCollector
 
     address = parse_listen(where)
     if isinstance(address, str):
         raise ConfigError("metrics_listen must be HOST:PORT")
     registry = CollectorRegistry()
-    registry.register(PolicyCollector(server.metrics))
+    registry.register(collector)
     try:
         http, _thread = start_http_server(address[1], addr=address[0], registry=registry)
     except OSError as exc:

@@ -418,6 +418,8 @@ class PolicyConnection:
         self._scan = self._lines = self._counted = 0
         if end > limits.request:
             self._fail(f"request longer than {limits.request} bytes")
+        if raw.endswith(b"\n\r") or b"\n\r\n" in raw:  # an empty CR LF line, as the pending
+            self._fail("CR LF line ends")  # check of a request read piece by piece sees it
         if b"\0" in raw:
             self._fail("NUL byte in request")
         lines = raw.decode("utf-8", "replace").split("\n")

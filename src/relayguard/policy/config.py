@@ -33,8 +33,10 @@ _SETTINGS: Final = frozenset(
         "idle_timeout",
         "max_connections",
         "metrics_listen",
+        "workers",
     )
 )
+MAX_WORKERS: Final = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,9 @@ class PolicyConfig:
     max_connections: int = 1000
     metrics_listen: str = ""
     """``HOST:PORT`` for Prometheus ``/metrics``; empty: no metrics endpoint."""
+    workers: int = 1
+    """Server processes sharing the listening socket and the store (one per core is the most
+    that helps); above 1 the store must be shared (SQLite or Redis, not memory)."""
     raw: Mapping[str, object] = field(default_factory=dict, repr=False)
 
 
@@ -115,6 +120,9 @@ def parse_config(document: Mapping[str, object]) -> PolicyConfig:
     from relayguard.policy.stores import check_store_spec
 
     check_store_spec(store)
+    workers = parse_workers(table.get("workers", 1), "policy.workers")
+    if workers > 1 and store.startswith("memory"):
+        raise ConfigError("policy.workers above 1 needs a shared store (sqlite: or redis://)")
     return PolicyConfig(
         rules=rules,
         listen=listen,
@@ -127,8 +135,15 @@ def parse_config(document: Mapping[str, object]) -> PolicyConfig:
         idle_timeout=_number(table, "idle_timeout", 600.0, 0),
         max_connections=int(_number(table, "max_connections", 1000, 0)),
         metrics_listen=metrics_listen,
+        workers=workers,
         raw=table,
     )
+
+
+def parse_workers(value: object, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_WORKERS:
+        raise ConfigError(f"{where} must be a whole number from 1 to {MAX_WORKERS}")
+    return value
 
 
 def load_config(path: str | os.PathLike[str]) -> PolicyConfig:

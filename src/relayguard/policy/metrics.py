@@ -10,9 +10,12 @@ counters, seconds as the unit of the latency histogram.
 from __future__ import annotations
 
 import bisect
+import json
+import os
 from collections import Counter
-from collections.abc import Iterator
-from typing import Final
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Final
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -64,6 +67,49 @@ class PolicyMetrics:
         self._buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
         self._latency_sum += seconds
 
+    def snapshot(self) -> dict[str, Any]:
+        """The counters as JSON-able data, for the supervisor of several workers to add up."""
+        return {
+            "requests": self.requests,
+            "decisions": [[a, d, n] for (a, d), n in self.decisions.items()],
+            "store_errors": self.store_errors,
+            "protocol_errors": self.protocol_errors,
+            "connections": self.connections,
+            "containments": self.containments,
+            "reloads": self.reloads,
+            "store_up": self.store_up,
+            "buckets": list(self._buckets),
+            "latency_sum": self._latency_sum,
+        }
+
+    @classmethod
+    def merged(cls, snapshots: Iterable[Mapping[str, Any]]) -> PolicyMetrics:
+        """The sum of several workers' snapshots (the store is up while every worker has it)."""
+        total = cls()
+        for snap in snapshots:
+            for name in (
+                "requests",
+                "store_errors",
+                "protocol_errors",
+                "connections",
+                "containments",
+                "reloads",
+            ):
+                setattr(total, name, getattr(total, name) + int(snap[name]))
+            total.store_up = min(total.store_up, int(snap["store_up"]))
+            for action, decision, count in snap["decisions"]:
+                total.decisions[str(action), str(decision)] += int(count)
+            for i, count in enumerate(snap["buckets"][: len(total._buckets)]):
+                total._buckets[i] += int(count)
+            total._latency_sum += float(snap["latency_sum"])
+        return total
+
+    def write_snapshot(self, path: Path) -> None:
+        """The snapshot in ``path``, replaced atomically (a scrape never reads half a file)."""
+        part = path.with_name(path.name + ".part")
+        part.write_text(json.dumps(self.snapshot()), encoding="utf-8")
+        os.replace(part, path)
+
     def histogram(self) -> tuple[list[tuple[str, float]], float]:
         """Cumulative buckets (as Prometheus wants them, with +Inf) and the sum."""
         out: list[tuple[str, float]] = []
@@ -72,6 +118,17 @@ class PolicyMetrics:
             total += count
             out.append(("+Inf" if bound == float("inf") else repr(bound), float(total)))
         return out, self._latency_sum
+
+
+def read_snapshots(directory: Path) -> list[dict[str, Any]]:
+    """The workers' snapshot files in ``directory`` (one being replaced right now is skipped)."""
+    out = []
+    for path in sorted(directory.glob("worker-*.json")):
+        try:
+            out.append(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            continue
+    return out
 
 
 class PolicyCollector(Collector):
@@ -124,3 +181,15 @@ class PolicyCollector(Collector):
             buckets=buckets,
             sum_value=total,
         )
+
+
+class MergedCollector(PolicyCollector):
+    """The counters of every worker process, added up from their snapshots at each scrape."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(PolicyMetrics())
+        self._directory = directory
+
+    def collect(self) -> Iterator[Metric]:
+        self._m = PolicyMetrics.merged(read_snapshots(self._directory))
+        yield from super().collect()

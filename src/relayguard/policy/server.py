@@ -195,7 +195,7 @@ class PolicyServer:
         self._stopping = False
         self._sweeper: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._socket_file: tuple[str, int, int] | None = None
+        self._listener: Listener | None = None  # made by this server, not handed to it
         """(path, device, inode) of the unix socket this server made: removed on close."""
 
     @property
@@ -209,63 +209,31 @@ class PolicyServer:
 
     # --- life cycle ---------------------------------------------------------------------------
 
-    async def start(self, listen: str | None = None) -> None:
-        """Listen; :class:`InputError` (one line) when the address cannot be used."""
+    async def start(self, listen: str | None = None, listener: Listener | None = None) -> None:
+        """Listen on ``listener`` (made by the supervisor of several workers), else on a new one
+        for ``listen`` or the config's; :class:`InputError` (one line) when it cannot be used."""
         self._loop = loop = asyncio.get_running_loop()
-        text = listen or self.config.listen
-        where = parse_listen(text)
+        if listener is None:
+            listener = open_listener(self.config, listen)
+            self._listener = listener
         try:
-            if isinstance(where, str):
-                remove_stale_socket(where)
+            if listener.unix:
                 self._server = await loop.create_unix_server(
-                    lambda: _Client(self), where, backlog=BACKLOG
+                    lambda: _Client(self), sock=listener.sock
                 )
-                info = os.stat(where)
-                self._socket_file = (where, info.st_dev, info.st_ino)
-                self._set_socket_access(where)
             else:
-                host, port = where
-                self._server = await loop.create_server(
-                    lambda: _Client(self), host, port, backlog=BACKLOG, reuse_address=True
-                )
+                self._server = await loop.create_server(lambda: _Client(self), sock=listener.sock)
         except OSError as exc:
             await self.close_listener()
-            raise InputError(f"cannot listen on {text}: {_os_reason(exc)}") from None
-        except InputError:
-            await self.close_listener()
-            raise
+            raise InputError(f"cannot listen on {listener.text}: {_os_reason(exc)}") from None
         self._schedule_sweep()
-
-    def _set_socket_access(self, path: str) -> None:
-        """The socket's mode and group from the config (Postfix's smtpd must connect)."""
-        group = self.config.listen_group
-        try:
-            if group:
-                import grp
-
-                try:
-                    gid = grp.getgrnam(group).gr_gid
-                except KeyError:
-                    raise InputError(f"policy.listen_group: no group {group!r}") from None
-                os.chown(path, -1, gid)
-            os.chmod(path, self.config.listen_mode)
-        except OSError as exc:
-            what = f"group {group!r} and mode" if group else "mode"
-            raise InputError(f"cannot set the {what} of {path}: {exc.strerror}") from None
 
     async def close_listener(self) -> None:
         """Stop listening; remove the unix socket this server made (if it is still ours)."""
         if self._server is not None:
             self._server.close()
-        made, self._socket_file = self._socket_file, None
-        if made is not None:
-            path, device, inode = made
-            try:
-                info = os.lstat(path)
-                if (info.st_dev, info.st_ino) == (device, inode):
-                    os.unlink(path)
-            except OSError:
-                pass  # gone already, or not ours to remove
+        if self._listener is not None:
+            self._listener.remove_socket_file()
 
     @property
     def address(self) -> tuple[str, int] | str:
@@ -487,6 +455,87 @@ def _os_reason(exc: OSError) -> str:
     if exc.errno == errno.EADDRNOTAVAIL:
         return "the address is not one of this host's"
     return exc.strerror or str(exc)
+
+
+class Listener:
+    """A bound, listening, non-blocking socket, and the unix socket file it made (if any)."""
+
+    __slots__ = ("sock", "socket_file", "text", "unix")
+
+    def __init__(
+        self, sock: socket.socket, text: str, socket_file: tuple[str, int, int] | None
+    ) -> None:
+        self.sock = sock
+        self.text = text
+        self.unix = sock.family == socket.AF_UNIX
+        self.socket_file = socket_file
+
+    def remove_socket_file(self) -> None:
+        """Remove the unix socket file this listener made, if it is still that file."""
+        made, self.socket_file = self.socket_file, None
+        if made is not None:
+            path, device, inode = made
+            try:
+                info = os.lstat(path)
+                if (info.st_dev, info.st_ino) == (device, inode):
+                    os.unlink(path)
+            except OSError:
+                pass  # gone already, or not ours to remove
+
+
+def open_listener(config: PolicyConfig, listen: str | None = None) -> Listener:
+    """The listening socket for ``listen`` (else the config's): a unix socket with the config's
+    mode and group, or TCP; :class:`InputError` (one line) when it cannot be had."""
+    text = listen or config.listen
+    where = parse_listen(text)
+    sock: socket.socket | None = None
+    made: tuple[str, int, int] | None = None
+    try:
+        if isinstance(where, str):
+            remove_stale_socket(where)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.bind(where)
+            info = os.stat(where)
+            made = (where, info.st_dev, info.st_ino)
+            _set_socket_access(config, where)
+        else:
+            host, port = where
+            family, kind, proto, _, address = socket.getaddrinfo(
+                host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            )[0]
+            sock = socket.socket(family, kind, proto)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+        sock.listen(BACKLOG)
+        sock.setblocking(False)
+    except (OSError, InputError) as exc:
+        if sock is not None:
+            sock.close()
+            Listener(sock, text, made).remove_socket_file()
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"cannot listen on {text}: {_os_reason(exc)}") from None
+    return Listener(sock, text, made)
+
+
+def _set_socket_access(config: PolicyConfig, path: str) -> None:
+    """The socket's mode and group from the config (Postfix's smtpd must connect)."""
+    group = config.listen_group
+    try:
+        if group:
+            import grp
+
+            try:
+                gid = grp.getgrnam(group).gr_gid
+            except KeyError:
+                raise InputError(f"policy.listen_group: no group {group!r}") from None
+            os.chown(path, -1, gid)
+        os.chmod(path, config.listen_mode)
+    except OSError as exc:
+        what = f"group {group!r} and mode" if group else "mode"
+        raise InputError(f"cannot set the {what} of {path}: {exc.strerror}") from None
 
 
 def remove_stale_socket(path: str) -> None:

@@ -1,0 +1,177 @@
+"""``relayguard policy serve`` with ``workers = 2``: real processes on one socket and one store."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.policy.serve import Client, Served, free_port, request, write_config
+from tests.policy.test_served import DEFERRED, DUNNO, _metrics, _rules
+
+_CODE = "import sys; from relayguard.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+def _workers_of(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return sorted(int(c) for c in children)
+
+
+def _wait_for(predicate: object, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def test_two_workers_share_one_limit_metrics_reload_and_stop(tmp_path: Path) -> None:
+    metrics_port = free_port()
+    config = write_config(
+        tmp_path / "p.toml",
+        f"sqlite:{tmp_path / 'p.sqlite'}",
+        _rules("30/hour"),
+        workers=2,
+        metrics_listen=f"127.0.0.1:{metrics_port}",
+    )
+    served = Served(config)
+    try:
+        (listening,) = served.of("listening")
+        assert listening["workers"] == 2 and listening["address"] == f"127.0.0.1:{served.port}"
+        assert len(_workers_of(served.process.pid)) == 2
+        clients = [Client(served.port) for _ in range(12)]
+        replies = [
+            clients[i % 12].ask(request("END-OF-MESSAGE", "carol", f"M{i}")) for i in range(60)
+        ]
+        assert replies.count(DUNNO) == 30
+        assert replies.count(DEFERRED) == 30
+        assert replies[:30] == [DUNNO] * 30  # one limit for both workers, in arrival order
+
+        def counted() -> bool:
+            return _metrics(metrics_port).get("relayguard_policy_requests_total") == 60
+
+        _wait_for(counted)  # the workers' snapshots, added up
+        decisions = _metrics(metrics_port)
+        assert decisions['relayguard_policy_decisions_total{action="DUNNO",decision="ok"}'] == 30
+        assert decisions["relayguard_policy_connections"] == 12
+
+        served.signal(signal.SIGHUP)
+        _wait_for(lambda: len(served.of("reloaded")) == 2)
+        assert sorted(e["worker"] for e in served.of("reloaded")) == [0, 1]
+        for client in clients:
+            client.close()
+    finally:
+        code = served.stop()
+    assert code == 0
+    stopped = served.of("stopped")
+    by_worker = [e for e in stopped if "worker" in e]
+    assert sorted(e["worker"] for e in by_worker) == [0, 1]
+    assert sum(e["requests"] for e in by_worker) == 60
+    assert [e for e in stopped if "workers" in e] == [
+        {"ts": stopped[-1]["ts"], "event": "stopped", "requests": 60, "workers": 2}
+    ]
+
+
+def test_a_dead_worker_is_started_again(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path / "p.toml", f"sqlite:{tmp_path / 'p.sqlite'}", _rules("1000/hour"), workers=2
+    )
+    served = Served(config)
+    try:
+        first = _workers_of(served.process.pid)
+        os.kill(first[0], signal.SIGKILL)
+        _wait_for(lambda: len(served.of("worker_exited")) == 1)
+        (exited,) = served.of("worker_exited")
+        assert exited["exit_code"] == -signal.SIGKILL
+        _wait_for(lambda: len(_workers_of(served.process.pid)) == 2)
+        assert _workers_of(served.process.pid) != first
+        client = Client(served.port)
+        assert client.ask(request("END-OF-MESSAGE", "dave", "D1")) == DUNNO
+        client.close()
+    finally:
+        assert served.stop() == 0
+    assert not Path(f"/proc/{served.process.pid}").exists() or served.process.poll() is not None
+
+
+def test_workers_on_a_unix_socket(tmp_path: Path) -> None:
+    path = tmp_path / "policy.sock"
+    config = write_config(
+        tmp_path / "p.toml",
+        f"sqlite:{tmp_path / 'p.sqlite'}",
+        _rules("1000/hour"),
+        workers=2,
+        listen=f"unix:{path}",
+        listen_mode="0660",
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", _CODE, "policy", "serve", "--config", str(config)],
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert process.stderr is not None
+        assert b'"event":"listening"' in process.stderr.readline()
+        assert stat.S_IMODE(path.stat().st_mode) == 0o660
+        import socket
+
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(10)
+            s.connect(str(path))
+            s.sendall(request("RCPT", "erin", "E1"))
+            assert s.recv(4096) == b"action=DUNNO\n\n"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(20) == 0
+        assert process.stderr is not None
+        process.stderr.close()
+    assert not path.exists()  # the supervisor made it, the supervisor removes it
+
+
+def test_workers_need_a_shared_store_and_a_sane_count(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "p.toml", "memory:", _rules("1/hour"), workers=2)
+    for args, message in (
+        (
+            ["--config", str(config)],
+            "relayguard: error: policy.workers above 1 needs a shared store (sqlite: or redis://)",
+        ),
+        (
+            ["--config", str(write_config(tmp_path / "q.toml", "memory:", _rules("1/hour"))),
+             "--workers", "2"],
+            "relayguard: error: several workers need a shared store (sqlite: or redis://)",
+        ),
+        (
+            ["--config", str(write_config(tmp_path / "r.toml", "memory:", _rules("1/hour"))),
+             "--workers", "0"],
+            "relayguard: error: --workers must be a whole number from 1 to 64",
+        ),
+    ):  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-c", _CODE, "policy", "serve", "--listen", "127.0.0.1:1", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert (done.returncode, done.stderr.strip()) == (3, message)
+
+
+def test_a_worker_that_cannot_start_stops_the_server(tmp_path: Path) -> None:
+    """A store that cannot be opened (a directory): exit 3 with the worker's one-line error."""
+    (tmp_path / "dir.sqlite").mkdir()
+    config = write_config(
+        tmp_path / "p.toml", f"sqlite:{tmp_path / 'dir.sqlite'}", _rules("1/hour"), workers=2
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", _CODE, "policy", "serve", "--config", str(config),
+         "--listen", f"127.0.0.1:{free_port()}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 3
+    errors = [x for x in done.stderr.splitlines() if x.startswith("relayguard: error: ")]
+    assert errors and all("dir.sqlite" in x for x in errors)
+    assert "Traceback" not in done.stderr
