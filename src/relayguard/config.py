@@ -232,7 +232,9 @@ class WatchSettings:
     )
     spike_samples: int = _doc(30, "Samples of history needed before spikes are judged.")
     active_window: int = _doc(
-        DAY, "Findings with no evidence for this many seconds no longer count for --once."
+        DAY,
+        "Log findings with no evidence for this many seconds no longer count (verdict, "
+        "alerts, metrics; the daemon and --once alike).",
     )
     metrics_listen: str = _doc("", "HOST:PORT to serve Prometheus /metrics on; empty: off.")
     alerts: AlertSettings = field(default_factory=AlertSettings)
@@ -269,12 +271,16 @@ def _build(cls: type[Any], data: dict[str, Any], where: str) -> Any:
 
 
 def _check_type(value: Any, default: Any, name: str) -> Any:
+    # [watch] checks the range of each of its numbers itself (monitor/settings.py), so that a
+    # negative value and 0 get the same message there
+    floor = float("-inf") if name.startswith("watch.") else 0
     if isinstance(default, bool):
         ok = isinstance(value, bool)
     elif isinstance(default, int):
-        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= floor
     elif isinstance(default, float):
-        ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        ok = ok and (value >= floor or name.startswith("watch."))  # nan too
         value = float(value) if ok else value
     elif isinstance(default, list) and default and isinstance(default[0], int):
         ok = isinstance(value, list) and all(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import click
@@ -11,7 +12,7 @@ from relayguard.mitigate.containment import check_account, runbook, select, show
 from relayguard.mitigate.postfix_queue import QueueCommandError
 from relayguard.policy.config import DEFAULT_STORE, load_config
 from relayguard.policy.keys import admin_key
-from relayguard.policy.stores import open_store
+from relayguard.policy.stores import Store, StoreError, check_store_spec, open_store
 from relayguard.report.sanitize import clean
 
 NOTHING_CHANGED = "Nothing was changed: run again with --apply."
@@ -76,19 +77,15 @@ def contain(
     spec, store_options = store_to_use(store_spec, config_path)
     shown = shown_store(spec)
     would = "" if apply_ else "would "
-    store = open_store(spec) if apply_ else None
+    store = _existing_store(spec)  # the dry run opens it too, to report what would fail
     try:
         # The store first: it stops new mail, and must not depend on the queue being readable.
-        if store is None:
-            done = "released" if release else "contained"
-            after = "" if release else " (relayguard policy HOLDs its mail)"
-            click.echo(f"{account}: would be {done} in {shown}{after}")
-        elif release:
-            was = store.release(account)
-            click.echo(f"{account}: {'released' if was else 'was not contained'} in {shown}")
+        if not apply_:
+            _say_dry_run(account, release, shown, store)
         else:
-            new = store.contain(account, reason, time.time())
-            click.echo(f"{account}: {'contained' if new else 'already contained'} in {shown}")
+            if store is None:
+                store = open_store(spec)  # an SQLite file not made yet, in a directory that is
+            _store_step(store, account, release, reason, shown)
         queue_error = _queue_step(account, release, apply_, would, postfix_config)
         if not release:
             click.echo("")
@@ -99,7 +96,7 @@ def contain(
                 click.echo(clean(line, 1000))
             if shown != spec and store_spec is not None:
                 click.echo("  (with the store's password in RELAYGUARD_REDIS_PASSWORD)")
-        if store is None:
+        if not apply_:
             click.echo("")
             click.echo(NOTHING_CHANGED)
     finally:
@@ -107,6 +104,53 @@ def contain(
             store.close()
     if queue_error is not None:
         raise QueueCommandError(queue_error)
+
+
+def _store_step(store: Store, account: str, release: bool, reason: str, shown: str) -> None:
+    if release:
+        was = store.release(account)
+        click.echo(f"{account}: {'released' if was else 'was not contained'} in {shown}")
+    else:
+        new = store.contain(account, reason, time.time())
+        click.echo(f"{account}: {'contained' if new else 'already contained'} in {shown}")
+
+
+def _existing_store(spec: str) -> Store | None:
+    """The store opened without creating anything: None for an SQLite file not made yet (its
+    directory must exist: a store nobody created is not the one relayguard policy reads).
+    A bad spec, an unreachable Redis or an unreadable file is an error (exit 3)."""
+    check_store_spec(spec)
+    kind, _sep, where = spec.partition(":")
+    if kind == "sqlite":
+        if not os.path.exists(where):
+            parent = os.path.dirname(os.path.abspath(where))
+            if not os.path.isdir(parent):
+                raise StoreError(
+                    f"no policy store at {where!r} and no directory {parent!r}: "
+                    "is this the store relayguard policy uses?"
+                )
+            return None
+        return open_store(spec, create=False)
+    store = open_store(spec)
+    ping = getattr(store, "ping", None)
+    try:
+        if callable(ping):
+            ping()  # connect and log in now: a dry run says what would fail
+    except Exception:
+        store.close()
+        raise
+    return store
+
+
+def _say_dry_run(account: str, release: bool, shown: str, store: Store | None) -> None:
+    contained = store is not None and store.is_contained(account)
+    if release:
+        state = "would be released" if contained or store is None else "is not contained"
+        click.echo(f"{account}: {state} in {shown}")
+    elif contained:
+        click.echo(f"{account}: already contained in {shown}")
+    else:
+        click.echo(f"{account}: would be contained in {shown} (relayguard policy HOLDs its mail)")
 
 
 def _queue_step(

@@ -15,6 +15,8 @@ from relayguard.logs.reader import LogReader
 from relayguard.mitigate import firewall, rules
 from relayguard.report.sanitize import clean
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
 
 @click.group("firewall")
 def firewall_group() -> None:
@@ -27,7 +29,7 @@ _iptables = click.option("--iptables", is_flag=True, help="iptables/ip6tables (a
 
 def _uids(users: tuple[str, ...]) -> list[tuple[str, int]]:
     out = []
-    for user in users:
+    for user in dict.fromkeys(users):  # each once, in the order given
         try:
             out.append((user, pwd.getpwnam(user).pw_uid))
         except KeyError:
@@ -96,6 +98,27 @@ def _from_logs(paths: tuple[str, ...], config_path: str | None) -> list[str]:
     ]
 
 
+def ban_address(text: str) -> IPAddress:
+    """The address to ban for ``text``: an IPv4-mapped IPv6 address is its IPv4 address (the
+    kernel sees IPv4 packets); InputError for what is not one host's address."""
+    shown = clean(text, 64)
+    if "%" in text:
+        raise InputError(f"cannot ban {shown!r}: a zone id (%...) names an interface, not a host")
+    try:
+        ip: IPAddress = ipaddress.ip_address(text.strip())
+    except ValueError:
+        raise InputError(f"not an IP address: {shown!r}") from None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_unspecified:
+        raise InputError(f"cannot ban '{ip}': the unspecified address is no host")
+    if ip.is_multicast:
+        raise InputError(f"cannot ban '{ip}': a multicast address is no single host")
+    if ip == ipaddress.IPv4Address("255.255.255.255"):
+        raise InputError(f"cannot ban '{ip}': the broadcast address is no single host")
+    return ip
+
+
 @firewall_group.command("ban")
 @click.argument("addresses", nargs=-1, metavar="[IP]...")
 @click.option(
@@ -123,17 +146,29 @@ def ban(
     iptables: bool,
     apply_: bool,
 ) -> None:
-    """Drop inbound traffic from brute-forcing addresses, for --timeout seconds."""
-    found = list(addresses) + (_from_logs(logs, config_path) if logs else [])
-    if not found:
+    """Drop inbound traffic from brute-forcing addresses, for --timeout seconds.
+
+    With only --log and no auth-bruteforce finding in the logs, nothing is banned and the exit
+    code is 0 (a quiet day is no failure for a cron job).
+    """
+    if not addresses and not logs:
         raise click.UsageError("name addresses to ban, or --log FILE with auth-bruteforce findings")
+    found = [ban_address(text) for text in addresses]  # a bad argument is an error
+    if logs:
+        from_logs = _from_logs(logs, config_path)
+        if not from_logs and not addresses:
+            names = ", ".join(clean(p, 200) for p in logs)
+            verb = "has" if len(logs) == 1 else "have"
+            click.echo(f"{names} {verb} no auth-bruteforce findings: nothing to ban", err=True)
+            return
+        for text in from_logs:
+            try:
+                found.append(ban_address(text))
+            except InputError as exc:  # what a log holds is skipped with a note, not fatal
+                click.echo(f"# not banned: {exc}", err=True)
     trusted = TrustedNetworks(config_mod.load(config_path).analyze.trusted_networks)
     keep = []
-    for text in found:
-        try:
-            ip = ipaddress.ip_address(text.strip())
-        except ValueError:
-            raise InputError(f"not an IP address: {clean(text, 64)!r}") from None
+    for ip in dict.fromkeys(found):
         if ip.is_loopback or trusted.contains(str(ip)):
             click.echo(f"# not banned: {ip} is loopback or in the trusted networks", err=True)
             continue

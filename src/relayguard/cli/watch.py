@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 from dataclasses import replace
@@ -89,7 +90,11 @@ def watch(
     try:
         loaded = state.load(cfg)
         notes = list(loaded.notes)
-        source = _source(cfg, loaded.watch, notes, follow=not once)
+        source, resumed = _source(cfg, loaded.watch, notes, follow=not once)
+        if loaded.analyzer is not None and not resumed:
+            # the log is read again from start_at: the detectors must not count it twice
+            loaded.analyzer = None
+            notes.append("the log position was lost: the detectors start afresh too")
         collector = None
         if w.metrics_listen and not once:
             collector = WatchCollector()
@@ -127,23 +132,46 @@ def _settings(cfg: Config, **overrides: Any) -> Config:
     return cfg
 
 
-def _source(cfg: Config, saved: dict[str, Any], notes: list[str], *, follow: bool) -> Source:
-    """The log source; ``follow=False`` (--once): the journal is read to its end, not followed."""
+def _source(
+    cfg: Config, saved: dict[str, Any], notes: list[str], *, follow: bool
+) -> tuple[Source, bool]:
+    """The log source, and whether it resumes from the saved position. ``follow=False``
+    (--once): the journal is read to its end, not followed."""
     w = cfg.watch
     log = saved.get("log") if isinstance(saved.get("log"), dict) else {}
     assert isinstance(log, dict)
-    same = log.get("source") == w.source and (w.source == "journal" or log.get("path") == w.log)
-    position = log.get("position") if same else None
+    position = log.get("position")
+    same = log.get("source") == w.source and (
+        w.source == "journal" or _same_file(log.get("path"), w.log, position)
+    )
+    if not same:
+        position = None
     if log and not same:
         notes.append("the log source changed since the last run: starting afresh in it")
     at_end = w.start_at == "end"
     if w.source == "journal":
         cursor = valid_cursor(position.get("cursor")) if isinstance(position, dict) else None
-        return JournalFollower(w.journal_units, cursor, start_at_end=at_end, follow=follow)
+        journal = JournalFollower(w.journal_units, cursor, start_at_end=at_end, follow=follow)
+        return journal, cursor is not None
     pos = Position.from_json(position)
     if position is not None and pos is None:
         notes.append("the saved log position was damaged: starting afresh in the log")
-    return FileFollower(w.log, pos, start_at_end=at_end)
+    return FileFollower(w.log, pos, start_at_end=at_end), pos is not None
+
+
+def _same_file(saved_path: object, path: str, position: object) -> bool:
+    """The saved log is this one: the same file however spelled (``mail.log``,
+    ``./mail.log``, an absolute path, a symlink), or the file the position names."""
+    if not isinstance(saved_path, str):
+        return False
+    if os.path.realpath(saved_path) == os.path.realpath(path):
+        return True
+    pos = Position.from_json(position)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return pos is not None and (pos.dev, pos.ino) == (st.st_dev, st.st_ino)
 
 
 def _router(cfg: Config, *, stdout: bool) -> AlertRouter:
@@ -167,7 +195,7 @@ def _once(watcher: Watcher, as_json: bool, *, restored: bool, notes: list[str]) 
     if watcher.sampling:
         watcher.sample()
     watcher.evaluate(force=True)
-    watcher.save()
+    watcher.shutdown(evaluate=False)  # the sinks' last seconds, then the state
     doc = report.document(watcher, restored=restored, notes=notes)
     if as_json:
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
@@ -203,14 +231,16 @@ def _print_summary(doc: dict[str, Any]) -> None:
 
 def _daemon(watcher: Watcher) -> None:
     stop = threading.Event()
+    hangup = threading.Event()
 
     def handle(signum: int, frame: object) -> None:
-        stop.set()
+        (hangup if signum == signal.SIGHUP else stop).set()  # the loop does the rest
 
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+    signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, handle) for sig in signals}
     try:
         emit_event(watching_event(watcher.w))
-        watcher.run(stop)
+        watcher.run(stop, hangup)
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)

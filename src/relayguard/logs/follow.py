@@ -20,9 +20,11 @@ A :class:`Position` (device, inode, offset of the next unread line, a digest of 
 first bytes) is what the caller saves; a follower started from one resumes there. If the file
 was rotated while nobody followed it, the rest of the old file is found by inode (renamed)
 or by its first bytes (copied) and read before the new one. What cannot be found (a rotated
-file already compressed or deleted) is counted in ``stats.lost_bytes`` with a note, never
-guessed. (A file that was still empty at the last poll has no first bytes to know it by:
-a copytruncate before anything of it was read cannot be told apart.)
+file already compressed or deleted) sets ``stats.lost_bytes`` to None (an unknown amount)
+with a note, never guessed. A copy is only looked for after a copytruncate (the path still
+names the inode that was read); after a rename, a file that merely starts like the old one is
+not it. (A file that was still empty at the last poll has no first bytes to know it by: a
+copytruncate before anything of it was read cannot be told apart.)
 
 Bounds: a line longer than ``max_line`` bytes is cut there (the rest, up to its newline, is
 dropped and the line counted as truncated by the parser); one poll reads at most
@@ -93,8 +95,11 @@ class FollowStats:
     rotations: int = 0
     truncations: int = 0
     recovered_bytes: int = 0  # read from a rotated or copied file after the fact
-    lost_bytes: int = 0
+    lost_bytes: int | None = 0  # None: some were lost, how many cannot be known
     notes: list[str] = field(default_factory=list)
+    # why the path has no log to follow now (gone, or not a regular file), for longer than
+    # ROTATE_GRACE; None while it is fine. The caller reports changes.
+    path_problem: str | None = None
 
     def note(self, text: str) -> None:
         if len(self.notes) < 50:
@@ -216,6 +221,7 @@ class FileFollower:
         self._main: _Tail | None = None
         self._ident: tuple[int, int] | None = None
         self._draining: list[tuple[_Tail, float | None]] = []  # (tail, close-after time)
+        self._problem_since: float | None = None
         fd = self._open_path()  # a missing or unreadable log is an error at the start
         self._resume(fd, position, start_at_end)
 
@@ -229,6 +235,12 @@ class FileFollower:
         if not stat.S_ISREG(st.st_mode):
             os.close(fd)
             raise InputError(f"cannot follow {self.path}: not a regular file")
+        if st.st_size == 0 and _pseudo_file(fd):
+            os.close(fd)
+            raise InputError(
+                f"cannot follow {self.path}: not a regular file (it has data but a size of 0: "
+                "a /proc or /sys file)"
+            )
         return fd
 
     def _adopt(self, fd: int, offset: int) -> None:
@@ -246,7 +258,9 @@ class FileFollower:
             self._adopt(fd, pos.offset)
             return
         # rotated or truncated while nobody followed: the rest of the old file first
-        old = self._find_old(pos)
+        # a copy (same first bytes, another inode) holds the rest only after a copytruncate,
+        # when the path still names the old inode; after a rename only that inode does
+        old = self._find_old(pos, copies_too=same_file)
         if old is not None:
             old_fd, where = old
             size = os.fstat(old_fd).st_size
@@ -254,7 +268,7 @@ class FileFollower:
             self.stats.note(f"read the rest of {where} (rotated while stopped)")
             self._draining.append((_Tail(old_fd, pos.offset, self.max_line), None))
         else:
-            self.stats.lost_bytes += 1  # unknown amount: at least the line we would read
+            self.stats.lost_bytes = None  # how much the old file grew before it went is unknown
             self.stats.note(
                 "the log was rotated while stopped and the rest of the old file was not found "
                 "(compressed or deleted): lines written before the rotation may be missing"
@@ -287,9 +301,10 @@ class FileFollower:
         # the newest rotation first: that is where the lines just before it are
         return sorted(found, key=lambda p: _mtime(p), reverse=True)
 
-    def _find_old(self, pos: Position) -> tuple[int, str] | None:
+    def _find_old(self, pos: Position, *, copies_too: bool = True) -> tuple[int, str] | None:
         """An fd on the rotated file holding the bytes after ``pos``, and its name: the file
-        itself under a new name (same inode), else a copy (same first bytes)."""
+        itself under a new name (same inode), else (``copies_too``) a copy (same first
+        bytes)."""
         copies: list[tuple[int, str]] = []
         found: tuple[int, str] | None = None
         for candidate in self._siblings():
@@ -310,7 +325,7 @@ class FileFollower:
                 copies.append((fd, str(candidate)))
                 continue
             os.close(fd)
-        if found is None and copies:
+        if found is None and copies and copies_too:
             found = copies.pop(0)
         for fd, _ in copies:
             os.close(fd)
@@ -347,18 +362,36 @@ class FileFollower:
         assert main is not None
         try:
             st = os.stat(self.path)
-        except OSError:
-            return  # between the rename and the new file: wait for it
-        if (st.st_dev, st.st_ino) != self._ident:
-            try:
-                fd = self._open_path()
-            except InputError:
-                return
-            self.stats.rotations += 1
-            self._draining.append((main, now + ROTATE_GRACE))
-            self._adopt(fd, 0)
-            self._main_read(budget, out)
+        except OSError as exc:
+            # between the rename and the new file: wait for it (and say so if it lasts)
+            self._path_problem(now, f"{self.path} is missing ({exc.strerror or exc})")
             return
+        if not stat.S_ISREG(st.st_mode):
+            self._path_problem(now, f"{self.path} is not a regular file")
+            return
+        if (st.st_dev, st.st_ino) == self._ident:
+            self._path_problem(now, None)
+            return
+        try:
+            fd = self._open_path()
+        except InputError as exc:
+            self._path_problem(now, str(exc))
+            return
+        self._path_problem(now, None)
+        self.stats.rotations += 1
+        self._draining.append((main, now + ROTATE_GRACE))
+        self._adopt(fd, 0)
+        self._main_read(budget, out)
+
+    def _path_problem(self, now: float, problem: str | None) -> None:
+        if problem is None:
+            self._problem_since = None
+            self.stats.path_problem = None
+            return
+        if self._problem_since is None:
+            self._problem_since = now
+        if now - self._problem_since >= ROTATE_GRACE:
+            self.stats.path_problem = problem
 
     def _rewritten(self, main: _Tail) -> bool:
         """Shorter than what was read, or rewritten from its start (truncated and grown
@@ -427,6 +460,17 @@ class FileFollower:
         if self._main is not None:
             self._main.close()
             self._main = None
+
+
+def _pseudo_file(fd: int) -> bool:
+    """A file whose size says 0 but that has data (procfs, sysfs): reading it again from the
+    start would never end."""
+    try:
+        if not os.pread(fd, 1, 0):
+            return False
+        return os.fstat(fd).st_size == 0  # not a file that grew just now
+    except OSError:
+        return False
 
 
 def _mtime(path: Path) -> float:

@@ -28,9 +28,9 @@ _QUEUE_ID = re.compile(r"[0-9A-Za-z]{6,20}")
 def check_account(account: str) -> str:
     """``account`` if it is a plausible SASL login or address; else InputError (one line)."""
     if not _ACCOUNT.fullmatch(account):
-        shown = account.encode("unicode_escape").decode("ascii")[:80]
+        shown = account.encode("unicode_escape").decode("ascii")[:80]  # escaped once, here
         raise InputError(
-            f"not an account name: {shown!r} (a SASL login or a mail address, e.g. "
+            f"not an account name: '{shown}' (a SASL login or a mail address, e.g. "
             "alice@example.org)"
         )
     return account
@@ -111,11 +111,20 @@ def runbook(account: str, log: str, options: Sequence[str] = ()) -> list[str]:
         "  doveadm pw -s SHA512-CRYPT   # Dovecot: put the new hash in the user database",
         "Revoke its app passwords and API tokens, and sign out its sessions (webmail, IMAP).",
         "Review its recent logins (from where, since when):",
-        f"  grep -F -- sasl_username={a} {lg} | grep -v 'authentication failed' | tail -n 50",
+        f"  grep -iE -- {shlex.quote(login_pattern(account))} {lg} "
+        "| grep -v 'authentication failed' | tail -n 50",
         f"  relayguard analyze {lg}",
         "Then release it (mail held in the queue is released too):",
         f"  relayguard contain {a} --release --apply{extra}",
     ]
+
+
+def login_pattern(account: str) -> str:
+    """An extended regex for Postfix's ``sasl_username=ACCOUNT`` field and no other login:
+    the field ends at a comma (``, sasl_sender=``) or the end of the line, so ``alice`` does
+    not match ``alice@example.org``."""
+    escaped = "".join(f"\\{ch}" if ch in ".+" else ch for ch in account)  # the rest is literal
+    return f"sasl_username={escaped}(,|$)"
 
 
 def shown_store(spec: str) -> str:

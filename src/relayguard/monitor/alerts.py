@@ -9,7 +9,7 @@ state directory, so a restart does not repeat every alert. Delivery is ``sinks.p
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from relayguard.findings import Finding, Severity
@@ -38,6 +38,8 @@ class Alert:
     host: str
     reason: str  # new | escalated | reminder
     finding: Finding
+    # the alert table's entry before this alert: put back when the alert was never delivered
+    previous: list[Any] | None = field(default=None, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         f = self.finding
@@ -105,6 +107,17 @@ class Deduper:
             for k in oldest[: MAX_KEYS // 10]:
                 del self.entries[k]
         return reason
+
+    def revert(self, alert: Alert) -> None:
+        """Forget ``alert`` (it was never delivered), so the next run raises it again."""
+        key = finding_key(alert.finding)
+        entry = self.entries.get(key)
+        if entry is None or entry[0] != alert.time:
+            return  # a later alert about the same finding replaced it
+        if alert.previous is None:
+            del self.entries[key]
+        else:
+            self.entries[key] = alert.previous
 
 
 def _valid_entry(key: object, value: object) -> bool:

@@ -45,6 +45,8 @@ class MetricsState:
     alerts_suppressed: int = 0
     deliveries_by_sink: dict[tuple[str, str], int] = field(default_factory=dict)
     sample_errors: dict[str, int] = field(default_factory=dict)
+    samples_skipped: int = 0
+    log_missing: bool = False
     last_sample: float | None = None
     sample_seconds: float = 0.0
 
@@ -161,6 +163,16 @@ def families(st: MetricsState) -> Iterator[Metric]:
     for sampler, n in sorted(st.sample_errors.items()):
         c.add_metric([sampler], n)
     yield c
+    yield CounterMetricFamily(
+        "relayguard_samples_skipped",
+        "Samples not taken because the previous one was still running.",
+        value=st.samples_skipped,
+    )
+    yield GaugeMetricFamily(
+        "relayguard_log_file_missing",
+        "1 while the followed log file is missing or not a regular file.",
+        value=1 if st.log_missing else 0,
+    )
     if st.last_sample is not None:
         yield GaugeMetricFamily(
             "relayguard_last_sample_timestamp_seconds",

@@ -22,8 +22,9 @@ import psutil
 
 from relayguard.findings import Finding, Severity, Subject
 from relayguard.monitor.egress import MTA_ROOT_PROGRAMS
+from relayguard.monitor.settings import SPIKE_HISTORY
 
-HISTORY = 360  # samples kept per series: an hour at the default 10 s interval
+HISTORY = SPIKE_HISTORY  # samples kept per series: an hour at the default 10 s interval
 MAD_SCALE = 1.4826
 MADS = 8.0
 # below these, nothing is a spike: a few percent of a core, a few hundred kB/s, a few sessions

@@ -13,6 +13,7 @@ config only, and the message on stdin, built by :mod:`email` from cleaned text.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -23,6 +24,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from email.message import EmailMessage
 from typing import IO, Any
@@ -102,11 +104,28 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None  # a POST must not turn into a GET somewhere else
 
 
+def split_userinfo(url: str) -> tuple[str, str | None]:
+    """``url`` without its ``user:password@`` part, and the HTTP Basic ``Authorization``
+    value for it (None when there is none)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None
+    host = parts.netloc.rpartition("@")[2]
+    bare = urllib.parse.urlunsplit(parts._replace(netloc=host))
+    user = urllib.parse.unquote(parts.username or "")
+    password = urllib.parse.unquote(parts.password or "")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return bare, f"Basic {token}"
+
+
 class WebhookSink(Sink):
+    """POSTs the alert; credentials in the URL (``https://user:password@host/...``) are sent
+    as HTTP Basic authentication, never as part of the host name."""
+
     name = "webhook"
 
     def __init__(self, url: str, timeout: float = 5.0, retries: int = 3) -> None:
-        self.url = url
+        self.url, self._authorization = split_userinfo(url)
         self.timeout = timeout
         self.retries = retries
         self._opener = urllib.request.build_opener(_NoRedirect)
@@ -119,6 +138,8 @@ class WebhookSink(Sink):
             method="POST",
             headers={"Content-Type": "application/json", "User-Agent": f"relayguard/{__version__}"},
         )
+        if self._authorization is not None:
+            request.add_unredirected_header("Authorization", self._authorization)
         try:
             with self._opener.open(request, timeout=self.timeout) as response:
                 response.read(65536)
@@ -194,6 +215,9 @@ class Worker:
         self.last_error: str | None = None
         self._queue: queue.Queue[Alert | None] = queue.Queue(maxsize)
         self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._current: Alert | None = None  # being delivered
+        self._unsent: list[Alert] = []  # taken from the queue after close began
         self._thread = threading.Thread(
             target=self._run, name=f"relayguard-{sink.name}", daemon=True
         )
@@ -218,19 +242,21 @@ class Worker:
     def _run(self) -> None:
         while True:
             alert = self._queue.get()
-            if alert is None:
-                return
+            with self._lock:
+                if alert is None:
+                    return
+                if self._stop.is_set():
+                    self._unsent.append(alert)
+                    continue
+                self._current = alert
             self._deliver(alert)
+            with self._lock:
+                self._current = None
 
     def _deliver(self, alert: Alert) -> None:
         delay = 1.0
         attempts = self.retries + 1
-        f = alert.finding
-        about = {
-            "sink": self.sink.name,
-            "indicator": f.indicator,
-            "subject": clean(f"{f.subject.kind}:{f.subject.value}", 200),
-        }
+        about = self._about(alert)
         for attempt in range(1, attempts + 1):
             try:
                 self.sink.send(alert)
@@ -253,7 +279,7 @@ class Worker:
                 }
             )
             if self._stop.wait(delay):
-                break  # closing: give up now
+                return  # closing: close() reports it as undelivered
             delay = min(MAX_BACKOFF, delay * 2)
         self.failed += 1
         self._emit(
@@ -265,15 +291,44 @@ class Worker:
             }
         )
 
+    def _about(self, alert: Alert) -> dict[str, object]:
+        f = alert.finding
+        return {
+            "sink": self.sink.name,
+            "indicator": f.indicator,
+            "subject": clean(f"{f.subject.kind}:{f.subject.value}", 200),
+        }
+
     def _emit(self, event: dict[str, object]) -> None:
         with contextlib.suppress(OSError, ValueError):  # a broken stderr must not stop deliveries
             emit_event(event, self.events)
 
-    def close(self, timeout: float = 2.0) -> None:
-        """Deliver what is queued for up to ``timeout`` seconds, then give up on the rest."""
+    def close(self, timeout: float = 2.0) -> list[Alert]:
+        """Deliver what is queued for up to ``timeout`` seconds, then give up on the rest:
+        each alert not delivered is logged (``alert_undelivered``) and returned."""
         self._put(None)
         self._thread.join(timeout)
-        self._stop.set()  # ends a retry wait; the daemon thread dies with the process
+        with self._lock:
+            self._stop.set()  # ends a retry wait; the daemon thread dies with the process
+            unsent = ([self._current] if self._current is not None else []) + self._unsent
+            self._unsent, self._current = [], None
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    unsent.append(item)
+        for alert in unsent:
+            self._emit(
+                {
+                    "event": "alert_undelivered",
+                    **self._about(alert),
+                    "error": "relayguard watch stopped before it was delivered: "
+                    "it is raised again at the next start",
+                }
+            )
+        return unsent
 
 
 class AlertRouter:
@@ -288,7 +343,12 @@ class AlertRouter:
         for w in self.workers:
             w.submit(alert)
 
-    def close(self, timeout: float = 2.0) -> None:
+    def close(self, timeout: float = 2.0) -> list[Alert]:
+        """Close every worker within ``timeout`` seconds in all; the alerts not delivered by
+        at least one sink, in the order they were raised."""
         deadline = time.monotonic() + timeout
+        unsent: dict[int, Alert] = {}
         for w in self.workers:
-            w.close(max(0.0, deadline - time.monotonic()))
+            for alert in w.close(max(0.0, deadline - time.monotonic())):
+                unsent.setdefault(id(alert), alert)
+        return sorted(unsent.values(), key=lambda a: a.time)

@@ -46,19 +46,27 @@ def _why(exc: OSError) -> str:
 
 class StateDir:
     def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.named = bool(os.fspath(path))  # Path("") would be the current directory
         self.path = Path(path)
         self._lock_fd: int | None = None
 
     def open(self) -> None:
         """Create (0700) or check the directory and take its lock."""
         p = self.path
+        if not self.named:
+            raise StateError("the state directory must be named (empty is not one)")
+        real = os.path.realpath(p)
+        for top in ("/proc", "/sys"):
+            if real == top or real.startswith(top + "/"):
+                raise StateError(f"state directory {p} is in {top}: a kernel file system")
         try:
-            p.mkdir(mode=0o700, parents=True, exist_ok=True)
             st = p.stat()
+        except FileNotFoundError:
+            st = self._create()
         except OSError as exc:
             raise StateError(f"cannot use state directory {p}: {_why(exc)}") from None
         if not stat.S_ISDIR(st.st_mode):
-            raise StateError(f"state directory {p} is not a directory")
+            raise StateError(f"state directory {p} exists and is not a directory")
         if st.st_uid != os.geteuid():
             raise StateError(f"state directory {p} belongs to uid {st.st_uid}, not to us")
         if st.st_mode & 0o022:
@@ -76,6 +84,24 @@ class StateDir:
             os.close(fd)
             raise StateError(f"another relayguard watch is using {p}") from None
         self._lock_fd = fd
+
+    def _create(self) -> os.stat_result:
+        """Make the directory itself (0700), not its parents: a mistyped path must not grow
+        a tree of directories."""
+        p = self.path
+        parent = p.parent
+        if not parent.is_dir():
+            raise StateError(
+                f"cannot create state directory {p}: its parent {parent} is not an existing "
+                "directory"
+            )
+        try:
+            p.mkdir(mode=0o700)
+            return p.stat()
+        except FileExistsError:
+            return p.stat()
+        except OSError as exc:
+            raise StateError(f"cannot create state directory {p}: {_why(exc)}") from None
 
     def close(self) -> None:
         if self._lock_fd is not None:
