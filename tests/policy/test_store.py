@@ -303,3 +303,20 @@ def test_two_processes_on_one_file_do_not_over_admit(tmp_path: Path) -> None:
     with multiprocessing.get_context("spawn").Pool(2) as pool:
         counts = pool.starmap(_charge, [(path, 200), (path, 200)])
     assert sum(counts) == 50
+
+
+def test_opening_waits_for_another_process_setting_up_the_same_file(tmp_path: Path) -> None:
+    """Policy workers open one new file at once; the switch to WAL answers "locked" at once."""
+    path = tmp_path / "p.sqlite"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN EXCLUSIVE")
+    release = threading.Timer(0.3, lambda: other.execute("COMMIT"))
+    release.start()
+    try:
+        store = SqliteStore(path, busy_timeout=0.05)  # far shorter than the lock is held
+        store.contain("k", "r", 1.0)
+        assert [c.key for c in store.contained()] == ["k"]
+        store.close()
+    finally:
+        release.join()
+        other.close()

@@ -28,6 +28,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import Any, Final
@@ -48,6 +49,8 @@ from relayguard.policy.stores.base import (
 SCHEMA_VERSION: Final = 2
 SWEEP_EVERY: Final = 64
 SWEEP_ROWS: Final = 256
+SETUP_WAIT: Final = 5.0
+"""Seconds opening a store may wait for other processes setting up the same file."""
 _KEYS_PER_SELECT: Final = 500  # below SQLite's oldest limit of 999 host parameters
 _TABLES: Final = frozenset(("rate_state", "containment", "generation"))
 _REQUIRED_TABLES: Final = frozenset(("rate_state", "containment"))
@@ -111,19 +114,21 @@ class SqliteStore:
         self._contained_keys: frozenset[str] = frozenset()
         self._contained_generation = -1
         try:
-            self._check_tables(create)
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")
-            db.execute("BEGIN IMMEDIATE")
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                db.execute("ROLLBACK")
-                raise StoreError(f"{self.path!r} has schema {version}, newer than ours")
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            db.execute("COMMIT")
+            # Several processes opening one new file at once (policy workers, several servers
+            # started together) meet in the switch to WAL, where SQLite answers "locked" at
+            # once instead of waiting: try again for a while.
+            deadline = time.monotonic() + max(busy_timeout, SETUP_WAIT)
+            while True:
+                try:
+                    self._set_up(create)
+                    break
+                except sqlite3.OperationalError as exc:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    busy = "locked" in str(exc) or "busy" in str(exc)
+                    if not busy or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.01)
         except (sqlite3.Error, StoreError) as exc:
             db.close()
             if isinstance(exc, StoreError):
@@ -153,6 +158,23 @@ class SqliteStore:
             )
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open {self.path!r}: {exc}") from None
+
+    def _set_up(self, create: bool) -> None:
+        """WAL, and the schema created or checked, in one transaction."""
+        db = self._db
+        self._check_tables(create)
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.execute("BEGIN IMMEDIATE")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            db.execute("ROLLBACK")
+            raise StoreError(f"{self.path!r} has schema {version}, newer than ours")
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                db.execute(statement)
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.execute("COMMIT")
 
     def _check_tables(self, create: bool) -> None:
         """StoreError unless the file is empty (and ``create``) or has our tables only."""
