@@ -222,3 +222,37 @@ def test_url_options(tmp_path: Path) -> None:
         redis_options(f"rediss://h/0?ca={tmp_path / 'gone.pem'}&cert={ca}", 0.3)
     assert str(info.value) == f"redis store URL: ca={tmp_path / 'gone.pem'}: no such CA file"
     assert (kwargs["socket_timeout"], kwargs["socket_connect_timeout"]) == (0.3, 0.3)
+
+
+def test_packed_arguments_round_trip() -> None:
+    from relayguard.policy.stores._redis_lua import pack, unpack
+
+    fields = ["", "a", "12:x", "ünï", "a\x00b\n:"]
+    packed = pack(fields)
+    assert packed == b"0:1:a4:12:x5:\xc3\xbcn\xc3\xaf5:a\x00b\n:"
+    assert unpack(packed) == [f.encode() for f in fields]
+    for bad in (b"3:ab", b"x:a", b"5"):
+        with pytest.raises(ValueError):
+            unpack(bad)
+
+
+def test_keys_with_any_bytes_travel_packed(redis_server: RedisServer) -> None:
+    """Keys are log-controlled: colons, digits, newlines and non-ASCII must not shift fields."""
+    store = RedisStore(redis_server.url)
+    try:
+        odd = "3:ü\n12:x@example.org"
+        windows = (Limit(2, 3600, burst=2),)
+        store.contain("9:held:", "r", T0)
+        verdicts = store.check_many(
+            [
+                Check((odd,), [(odd, windows, T0, 1.0)]),
+                Check(("9:held:",), [(odd, windows, T0, 1.0)]),
+                Check((), [(odd, windows, T0, 1.0), (odd, windows, T0, 1.0)]),
+            ]
+        )
+        assert verdicts[1] == "9:held:"
+        assert [d.allowed for d in verdicts[0]] == [True]  # type: ignore[union-attr]
+        assert [d.allowed for d in verdicts[2]] == [True, False]  # type: ignore[union-attr]
+        assert set(store.states()) == {(odd, "2/3600.0/2")}
+    finally:
+        store.close()
