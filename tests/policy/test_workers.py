@@ -40,11 +40,13 @@ def test_two_workers_share_one_limit_metrics_reload_and_stop(tmp_path: Path) -> 
         metrics_listen=f"127.0.0.1:{metrics_port}",
     )
     served = Served(config)
+    opened: list[Client] = []
     try:
         (listening,) = served.of("listening")
         assert listening["workers"] == 2 and listening["address"] == f"127.0.0.1:{served.port}"
         assert len(_workers_of(served.process.pid)) == 2
         clients = [Client(served.port) for _ in range(12)]
+        opened.extend(clients)
         replies = [
             clients[i % 12].ask(request("END-OF-MESSAGE", "carol", f"M{i}")) for i in range(60)
         ]
@@ -63,9 +65,10 @@ def test_two_workers_share_one_limit_metrics_reload_and_stop(tmp_path: Path) -> 
         served.signal(signal.SIGHUP)
         _wait_for(lambda: len(served.of("reloaded")) == 2)
         assert sorted(e["worker"] for e in served.of("reloaded")) == [0, 1]
-        for client in clients:
-            client.close()
+        assert not served.of("unparsed")  # workers share stderr: every line whole
     finally:
+        for client in opened:
+            client.close()
         code = served.stop()
     assert code == 0
     stopped = served.of("stopped")
@@ -91,8 +94,10 @@ def test_a_dead_worker_is_started_again(tmp_path: Path) -> None:
         _wait_for(lambda: len(_workers_of(served.process.pid)) == 2)
         assert _workers_of(served.process.pid) != first
         client = Client(served.port)
-        assert client.ask(request("END-OF-MESSAGE", "dave", "D1")) == DUNNO
-        client.close()
+        try:
+            assert client.ask(request("END-OF-MESSAGE", "dave", "D1")) == DUNNO
+        finally:
+            client.close()
     finally:
         assert served.stop() == 0
     assert not Path(f"/proc/{served.process.pid}").exists() or served.process.poll() is not None

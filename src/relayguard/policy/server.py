@@ -79,9 +79,11 @@ Emit = Callable[[dict[str, object]], None]
 
 
 def emit_json(event: dict[str, object]) -> None:
-    """One JSON line on stderr, the structured log of the daemon."""
+    """One JSON line on stderr, the structured log of the daemon, in one write: workers share
+    the stream, and ``print`` writes the line and its newline separately when unbuffered."""
     line = json.dumps({"ts": round(time.time(), 3), **event}, separators=(",", ":"))
-    print(line, file=sys.stderr, flush=True)
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 class _Job:
