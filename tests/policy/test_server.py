@@ -11,12 +11,13 @@ import stat
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 from relayguard.errors import ConfigError, InputError
 from relayguard.policy.config import PolicyConfig, parse_config, parse_listen
-from relayguard.policy.server import PolicyServer, remove_stale_socket
+from relayguard.policy.server import PolicyServer, _SharedAcceptor, remove_stale_socket
 from relayguard.policy.stores import MemoryStore, SqliteStore, Store
 from relayguard.policy.stores.base import Check, Verdict
 
@@ -503,3 +504,43 @@ def test_refusing_a_message_gives_back_its_earlier_stages_sqlite(tmp_path: Path)
         assert refunds_across_stages(store) == (EXPECTED_REPLIES, EXPECTED_STATES)
     finally:
         store.close()
+
+
+def test_a_shared_acceptor_takes_one_connection_per_readiness_event() -> None:
+    """Workers on one unix socket: each wake-up accepts one connection and goes back to the
+    loop, so a burst is shared with the other workers woken by the same event."""
+    made: list[asyncio.BaseTransport] = []
+
+    class Recorder(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            made.append(transport)
+
+    async def main() -> tuple[int, int]:
+        loop = asyncio.get_running_loop()
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen()
+            listener.setblocking(False)
+            clients = [socket.create_connection(listener.getsockname()) for _ in range(3)]
+            acceptor = _SharedAcceptor(loop, listener, cast(Any, Recorder), lambda event: None)
+            acceptor.close()  # no reader: one readiness event, by hand
+            acceptor._accept()
+            for _ in range(50):
+                if made:
+                    break
+                await asyncio.sleep(0.01)
+            accepted = len(made)
+            left = 0
+            while True:  # what the other workers would find
+                try:
+                    listener.accept()[0].close()
+                except BlockingIOError:
+                    break
+                left += 1
+            for transport in made:
+                transport.close()
+            for client in clients:
+                client.close()
+            return accepted, left
+
+    assert asyncio.run(main()) == (1, 2)

@@ -320,3 +320,28 @@ def test_opening_waits_for_another_process_setting_up_the_same_file(tmp_path: Pa
     finally:
         release.join()
         other.close()
+
+
+def test_a_store_waits_for_a_write_lock_held_less_than_busy_timeout(tmp_path: Path) -> None:
+    """Another process's transaction holds the write lock for a while: the charge and the purge
+    wait for it (polling, see LOCK_POLL) and succeed; neither fails at the first "locked"."""
+    path = tmp_path / "p.sqlite"
+    store = SqliteStore(path, busy_timeout=10)
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        results: list[object] = []
+        for call in (
+            lambda: store.allow("u", [Limit(5, 60)], T0).allowed,
+            lambda: store.purge(T0 + 3600),
+        ):
+            other.execute("BEGIN IMMEDIATE")
+            release = threading.Timer(0.2, lambda: other.execute("COMMIT"))
+            release.start()
+            try:
+                results.append(call())
+            finally:
+                release.join()
+    finally:
+        other.close()
+        store.close()
+    assert results == [True, 1]  # charged; then its one row, idle by then, purged

@@ -180,3 +180,29 @@ def test_a_worker_that_cannot_start_stops_the_server(tmp_path: Path) -> None:
     errors = [x for x in done.stderr.splitlines() if x.startswith("relayguard: error: ")]
     assert errors and all("dir.sqlite" in x for x in errors)
     assert "Traceback" not in done.stderr
+
+
+def test_tcp_connections_are_spread_over_the_workers(tmp_path: Path) -> None:
+    """One SO_REUSEPORT socket per worker: a burst of connections (smtpd processes reconnecting
+    after a restart) is spread by the kernel, not all taken by the first worker to wake."""
+    config = write_config(
+        tmp_path / "p.toml", f"sqlite:{tmp_path / 'p.sqlite'}", _rules("1000/hour"), workers=2
+    )
+    served = Served(config)
+    opened: list[Client] = []
+    try:
+        sockets = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+        port = f":{served.port:04X}"
+        listening = [s for s in sockets if s[1].endswith(port) and s[3] == "0A"]
+        assert len(listening) == 2  # two listening sockets on the one port
+        opened.extend(Client(served.port) for _ in range(40))  # all connected before any asks
+        replies = [client.ask(request("RCPT", f"u{i}", f"S{i}")) for i, client in enumerate(opened)]
+        assert replies == [DUNNO] * 40
+    finally:
+        for client in opened:
+            client.close()
+        assert served.stop() == 0
+    by_worker = {e["worker"]: e["requests"] for e in served.of("stopped") if "worker" in e}
+    assert sorted(by_worker) == [0, 1]
+    assert sum(by_worker.values()) == 40
+    assert min(by_worker.values()) > 0  # all 40 on one of two sockets: one chance in 2**39

@@ -32,7 +32,7 @@ from relayguard.policy.config import (
 from relayguard.policy.keys import admin_key
 from relayguard.policy.limiter import Limit
 from relayguard.policy.metrics import MergedCollector, PolicyCollector
-from relayguard.policy.server import Listener, PolicyServer, emit_json, open_listener
+from relayguard.policy.server import Listener, PolicyServer, emit_json, open_worker_listeners
 from relayguard.policy.stores import Store, StoreError, open_store
 from relayguard.policy.stores.base import CONTAIN_PREFIX
 from relayguard.policy.wiring import HOOKS, parse_overrides, postfix_wiring
@@ -138,14 +138,14 @@ def _server(config: PolicyConfig, spec: str) -> PolicyServer:
 def _serve_workers(
     config: PolicyConfig, config_path: str, spec: str, listen: str | None, metrics_at: str, n: int
 ) -> None:
-    listener = open_listener(config, listen)
+    listeners = open_worker_listeners(config, n, listen)
 
     def worker(listener: Listener, number: int, snapshot: Path) -> None:
         server = _server(config, spec)
         _run(_serve(server, config_path, None, "", listener=listener, worker=number,
                     snapshot=snapshot))  # fmt: skip
 
-    supervisor = Supervisor(listener, n, worker)
+    supervisor = Supervisor(listeners, n, worker)
     metrics_server = None
 
     def started() -> None:
@@ -154,7 +154,7 @@ def _serve_workers(
             metrics_server = _start_metrics(MergedCollector(supervisor.snapshots), metrics_at)
         event: dict[str, object] = {
             "event": "listening",
-            "address": listener.text,
+            "address": listeners[0].text,
             "workers": n,
             "event_loop": _loop_name(),
         }

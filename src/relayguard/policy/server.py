@@ -172,6 +172,70 @@ class _Client(asyncio.Protocol):
             self.transport.close()
 
 
+class _SharedAcceptor:
+    """Accepts from a listening socket the other workers accept from too, one connection per
+    readiness event.
+
+    ``create_server`` accepts until the backlog is empty, so in a burst of connections (the
+    smtpd processes reconnecting after a restart, a load test) the first worker to wake took
+    them all and the others stayed idle for as long as those connections lived. Taking one and
+    going back to the event loop lets every worker woken by the same event take its share.
+    """
+
+    # An accept failing for want of descriptors or memory is retried after this long, as
+    # asyncio's own server does, instead of at once in a busy loop.
+    PAUSE_AFTER_ERROR: Final = 1.0
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        sock: socket.socket,
+        factory: Callable[[], _Client],
+        emit: Emit,
+    ) -> None:
+        self.loop = loop
+        self.sock = sock
+        self.factory = factory
+        self.emit = emit
+        self.closed = False
+        self._resume: asyncio.TimerHandle | None = None
+        loop.add_reader(sock.fileno(), self._accept)
+
+    def _accept(self) -> None:
+        try:
+            conn, _ = self.sock.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return  # another worker took it, or the client gave up
+        except OSError as exc:
+            self.emit({"event": "accept_failed", "error": _os_reason(exc)})
+            self.loop.remove_reader(self.sock.fileno())
+            self._resume = self.loop.call_later(self.PAUSE_AFTER_ERROR, self._listen_again)
+            return
+        conn.setblocking(False)
+        self.loop.create_task(self._connect(conn))
+
+    async def _connect(self, conn: socket.socket) -> None:
+        try:
+            await self.loop.connect_accepted_socket(self.factory, conn)
+        except OSError:
+            conn.close()  # reset before it could be wrapped: nothing to answer
+
+    def _listen_again(self) -> None:
+        self._resume = None
+        if not self.closed:
+            self.loop.add_reader(self.sock.fileno(), self._accept)
+
+    def close(self) -> None:
+        """Stop accepting; the socket stays open (it is the supervisor's)."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._resume is not None:
+            self._resume.cancel()
+        else:
+            self.loop.remove_reader(self.sock.fileno())
+
+
 class PolicyServer:
     def __init__(
         self,
@@ -198,6 +262,7 @@ class PolicyServer:
         self._sweeper: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listener: Listener | None = None  # made by this server, not handed to it
+        self._acceptor: _SharedAcceptor | None = None
         """(path, device, inode) of the unix socket this server made: removed on close."""
 
     @property
@@ -215,9 +280,12 @@ class PolicyServer:
         """Listen on ``listener`` (made by the supervisor of several workers), else on a new one
         for ``listen`` or the config's; :class:`InputError` (one line) when it cannot be used."""
         self._loop = loop = asyncio.get_running_loop()
+        if listener is not None and listener.shared:
+            self._acceptor = _SharedAcceptor(loop, listener.sock, lambda: _Client(self), self._emit)
+            self._schedule_sweep()
+            return
         if listener is None:
-            listener = open_listener(self.config, listen)
-            self._listener = listener
+            listener = self._listener = open_listener(self.config, listen)
         try:
             if listener.unix:
                 self._server = await loop.create_unix_server(
@@ -234,6 +302,8 @@ class PolicyServer:
         """Stop listening; remove the unix socket this server made (if it is still ours)."""
         if self._server is not None:
             self._server.close()
+        if self._acceptor is not None:
+            self._acceptor.close()
         if self._listener is not None:
             self._listener.remove_socket_file()
 
@@ -462,15 +532,21 @@ def _os_reason(exc: OSError) -> str:
 class Listener:
     """A bound, listening, non-blocking socket, and the unix socket file it made (if any)."""
 
-    __slots__ = ("sock", "socket_file", "text", "unix")
+    __slots__ = ("shared", "sock", "socket_file", "text", "unix")
 
     def __init__(
-        self, sock: socket.socket, text: str, socket_file: tuple[str, int, int] | None
+        self,
+        sock: socket.socket,
+        text: str,
+        socket_file: tuple[str, int, int] | None,
+        shared: bool = False,
     ) -> None:
         self.sock = sock
         self.text = text
         self.unix = sock.family == socket.AF_UNIX
         self.socket_file = socket_file
+        self.shared = shared
+        """Several workers accept from this one socket."""
 
     def remove_socket_file(self) -> None:
         """Remove the unix socket file this listener made, if it is still that file."""
@@ -501,15 +577,7 @@ def open_listener(config: PolicyConfig, listen: str | None = None) -> Listener:
             made = (where, info.st_dev, info.st_ino)
             _set_socket_access(config, where)
         else:
-            host, port = where
-            family, kind, proto, _, address = socket.getaddrinfo(
-                host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-            )[0]
-            sock = socket.socket(family, kind, proto)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            sock.bind(address)
+            sock = _tcp_socket(*where)
         sock.listen(BACKLOG)
         sock.setblocking(False)
     except (OSError, InputError) as exc:
@@ -520,6 +588,52 @@ def open_listener(config: PolicyConfig, listen: str | None = None) -> Listener:
             raise
         raise InputError(f"cannot listen on {text}: {_os_reason(exc)}") from None
     return Listener(sock, text, made)
+
+
+def open_worker_listeners(
+    config: PolicyConfig, workers: int, listen: str | None = None
+) -> list[Listener]:
+    """The listening sockets of ``workers`` workers: on TCP one each, bound to the same address
+    with SO_REUSEPORT (the kernel spreads the connections over them evenly), on a unix socket
+    one they all accept from (see :class:`_SharedAcceptor`)."""
+    text = listen or config.listen
+    where = parse_listen(text)
+    if isinstance(where, str) or workers == 1:
+        first = open_listener(config, listen)
+        first.shared = workers > 1
+        return [first]
+    host, port = where
+    listeners: list[Listener] = []
+    try:
+        for _ in range(workers):
+            sock = _tcp_socket(host, port, reuse_port=True)
+            listeners.append(Listener(sock, text, None))
+            sock.listen(BACKLOG)
+            sock.setblocking(False)
+            port = sock.getsockname()[1]  # port 0: the others take the one the first got
+    except OSError as exc:
+        for listener in listeners:
+            listener.sock.close()
+        raise InputError(f"cannot listen on {text}: {_os_reason(exc)}") from None
+    return listeners
+
+
+def _tcp_socket(host: str, port: int, reuse_port: bool = False) -> socket.socket:
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def _set_socket_access(config: PolicyConfig, path: str) -> None:

@@ -1,8 +1,9 @@
 """Several policy server processes on one listening socket: the supervisor.
 
-One Python process answers on one core; ``workers = N`` forks N servers that accept from the
-same socket (made here, before the fork, so a unix socket keeps its mode and a port cannot be
-taken by someone else in between) and share the store, which is what keeps their counts one
+One Python process answers on one core; ``workers = N`` forks N servers that accept on the
+listening sockets made before the fork (so a unix socket keeps its mode and a port cannot be
+taken by someone else in between: on TCP one socket per worker with SO_REUSEPORT, on a unix
+socket one for all) and share the store, which is what keeps their counts one
 count: SQLite serialises them on its write lock, Redis on its scripts. A client connection stays
 with the worker that accepted it, and Postfix's smtpd keeps its connection for the whole SMTP
 session, so every stage of a message reaches the same worker (the per-message memory that
@@ -41,7 +42,7 @@ STOP_WAIT: Final = 15.0
 SNAPSHOT_EVERY: Final = 1.0
 
 Worker = Callable[[Listener, int, Path], None]
-"""Runs one worker until SIGTERM: (the shared listener, the worker's number, its snapshot file)."""
+"""Runs one worker until SIGTERM: (its listener, the worker's number, its snapshot file)."""
 
 
 def snapshot_path(directory: Path, number: int) -> Path:
@@ -49,8 +50,10 @@ def snapshot_path(directory: Path, number: int) -> Path:
 
 
 class Supervisor:
-    def __init__(self, listener: Listener, workers: int, run_worker: Worker) -> None:
-        self.listener = listener
+    def __init__(self, listeners: list[Listener], workers: int, run_worker: Worker) -> None:
+        """Worker ``i`` accepts on ``listeners[i % len(listeners)]``; the supervisor keeps them
+        all open, so a worker started again takes over its predecessor's socket and backlog."""
+        self.listeners = listeners
         self.workers = workers
         self.run_worker = run_worker
         self.snapshots = Path(tempfile.mkdtemp(prefix="relayguard-policy-"))
@@ -78,8 +81,9 @@ class Supervisor:
             self._stop_all()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            self.listener.sock.close()
-            self.listener.remove_socket_file()
+            for listener in self.listeners:
+                listener.sock.close()
+                listener.remove_socket_file()
             self.final = PolicyMetrics.merged(read_snapshots(self.snapshots))
             shutil.rmtree(self.snapshots, ignore_errors=True)
         return code
@@ -99,7 +103,8 @@ class Supervisor:
             try:
                 for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                     signal.signal(sig, signal.SIG_DFL)
-                self.run_worker(self.listener, number, snapshot_path(self.snapshots, number))
+                listener = self.listeners[number % len(self.listeners)]
+                self.run_worker(listener, number, snapshot_path(self.snapshots, number))
             except RelayguardError as exc:
                 print(f"relayguard: error: {exc}", file=sys.stderr, flush=True)
                 code = 3

@@ -51,6 +51,10 @@ SWEEP_EVERY: Final = 64
 SWEEP_ROWS: Final = 256
 SETUP_WAIT: Final = 5.0
 """Seconds opening a store may wait for other processes setting up the same file."""
+LOCK_POLL: Final = 0.0001
+"""Seconds between tries for the write lock another process holds. SQLite's own busy handler
+sleeps 1, 2, 5, 10... ms between tries: with several policy workers on one file, those sleeps
+cost more than the transactions they waited for, which hold the lock for a fraction of one."""
 _KEYS_PER_SELECT: Final = 500  # below SQLite's oldest limit of 999 host parameters
 _TABLES: Final = frozenset(("rate_state", "containment", "generation"))
 _REQUIRED_TABLES: Final = frozenset(("rate_state", "containment"))
@@ -108,6 +112,7 @@ class SqliteStore:
             raise StoreError(f"no policy store at {self.path!r} (nothing was ever stored there)")
         db = self._connect(busy_timeout, create)
         self._db = db
+        self._busy_timeout = busy_timeout
         self._lock = threading.Lock()
         self._charges = 0
         # The contained keys, valid while the generation row has this value.
@@ -138,6 +143,9 @@ class SqliteStore:
                     f"{self.path!r} is not a relayguard policy store (not an SQLite database)"
                 ) from None
             raise StoreError(f"cannot set up {self.path!r}: {exc}") from None
+        # Only BEGIN IMMEDIATE waits for another process (in WAL mode readers never do), and
+        # :meth:`_begin` does the waiting.
+        db.execute("PRAGMA busy_timeout = 0")
         self._checkpointer: _Checkpointer | None = None
         if checkpoint_every is not None:
             # A server must not fsync on its request path: a commit that crosses the WAL's
@@ -261,7 +269,7 @@ class SqliteStore:
         """BEGIN IMMEDIATE ... COMMIT, rolled back on any error; sqlite errors as StoreError."""
         db = self._db
         try:
-            db.execute("BEGIN IMMEDIATE")
+            self._begin()
             try:
                 yield
                 db.execute("COMMIT")
@@ -271,6 +279,25 @@ class SqliteStore:
                 raise
         except sqlite3.Error as exc:
             raise StoreError(f"{what}: {exc}") from exc
+
+    def _begin(self) -> None:
+        """BEGIN IMMEDIATE, trying again every :data:`LOCK_POLL` while another process holds
+        the write lock, for at most ``busy_timeout``."""
+        db = self._db
+        deadline = 0.0
+        while True:
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                now = time.monotonic()
+                if not deadline:
+                    deadline = now + self._busy_timeout
+                elif now >= deadline:
+                    raise
+            time.sleep(LOCK_POLL)
 
     def refund(self, key: str, windows: Sequence[Limit], now: float, cost: float) -> None:
         self.refund_many(((key, windows, now, cost),))
@@ -341,11 +368,8 @@ class SqliteStore:
             return changed
 
     def _write(self, sql: str, args: tuple[object, ...]) -> int:
-        with self._lock:
-            try:
-                return self._db.execute(sql, args).rowcount
-            except sqlite3.Error as exc:
-                raise StoreError(str(exc)) from exc
+        with self._lock, self._transaction("rate state"):
+            return int(self._db.execute(sql, args).rowcount)
 
     def _read(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
