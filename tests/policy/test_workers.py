@@ -206,3 +206,30 @@ def test_tcp_connections_are_spread_over_the_workers(tmp_path: Path) -> None:
     assert sorted(by_worker) == [0, 1]
     assert sum(by_worker.values()) == 40
     assert min(by_worker.values()) > 0  # all 40 on one of two sockets: one chance in 2**39
+
+
+def test_a_second_server_on_the_port_of_workers_is_refused(tmp_path: Path) -> None:
+    """SO_REUSEPORT would let a second server of the same user share the port and take half
+    the connections: it must stop with the usual one-line error instead."""
+    config = write_config(
+        tmp_path / "p.toml", f"sqlite:{tmp_path / 'p.sqlite'}", _rules("1000/hour"), workers=2
+    )
+    other = write_config(
+        tmp_path / "q.toml", f"sqlite:{tmp_path / 'q.sqlite'}", _rules("1000/hour"), workers=2
+    )
+    served = Served(config)
+    try:
+        args = ["policy", "serve", "--config", str(other), "--listen", f"127.0.0.1:{served.port}"]
+        second = subprocess.run(
+            [sys.executable, "-c", _CODE, *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 3
+        assert second.stderr == (
+            f"relayguard: error: cannot listen on 127.0.0.1:{served.port}: the address is "
+            "already in use (another server is listening there?)\n"
+        )
+    finally:
+        assert served.stop() == 0

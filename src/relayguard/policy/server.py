@@ -605,6 +605,12 @@ def open_worker_listeners(
     host, port = where
     listeners: list[Listener] = []
     try:
+        # SO_REUSEPORT lets any process of the same user bind the port too: first make sure
+        # nobody has it (a socket bound without the option fails if anyone does), so a second
+        # server started by mistake stops with an error instead of taking half the connections.
+        probe = _tcp_socket(host, port)
+        port = probe.getsockname()[1]
+        probe.close()
         for _ in range(workers):
             sock = _tcp_socket(host, port, reuse_port=True)
             listeners.append(Listener(sock, text, None))
