@@ -33,6 +33,9 @@ def _run(*args: str) -> tuple[int, str]:
 
 def test_round_trip(tmp_path: Path) -> None:
     spec = f"sqlite:{tmp_path / 'p.db'}"
+    SqliteStore(tmp_path / "p.db").close()
+    empty = CliRunner().invoke(policy, ["list", "--store", spec])
+    assert (empty.exit_code, empty.stdout, empty.stderr) == (0, "", "no key is contained\n")
     assert _run("contain", "alice", "--reason", "phished", "--store", spec) == (
         0,
         "alice: contained\n",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -81,26 +82,50 @@ def test_two_workers_share_one_limit_metrics_reload_and_stop(tmp_path: Path) -> 
 
 
 def test_a_dead_worker_is_started_again(tmp_path: Path) -> None:
+    """Killed workers are started again; what they had counted stays in /metrics and in the
+    final total (a counter that went down would look like a reset to Prometheus)."""
+    metrics_port = free_port()
     config = write_config(
-        tmp_path / "p.toml", f"sqlite:{tmp_path / 'p.sqlite'}", _rules("1000/hour"), workers=2
+        tmp_path / "p.toml",
+        f"sqlite:{tmp_path / 'p.sqlite'}",
+        _rules("1000/hour"),
+        workers=2,
+        metrics_listen=f"127.0.0.1:{metrics_port}",
     )
     served = Served(config)
+    opened: list[Client] = []
+
+    def requests_total() -> float | None:
+        return _metrics(metrics_port).get("relayguard_policy_requests_total")
+
     try:
-        first = _workers_of(served.process.pid)
-        os.kill(first[0], signal.SIGKILL)
-        _wait_for(lambda: len(served.of("worker_exited")) == 1)
-        (exited,) = served.of("worker_exited")
-        assert exited["exit_code"] == -signal.SIGKILL
-        _wait_for(lambda: len(_workers_of(served.process.pid)) == 2)
-        assert _workers_of(served.process.pid) != first
+        opened.extend(Client(served.port) for _ in range(8))
+        assert [
+            c.ask(request("END-OF-MESSAGE", "dave", f"D{i}")) for i, c in enumerate(opened)
+        ] == [DUNNO] * 8
+        _wait_for(lambda: requests_total() == 8)
+        _wait_for(lambda: _metrics(metrics_port)["relayguard_policy_connections"] == 8)
+        for kills, pid in enumerate(_workers_of(served.process.pid), 1):  # the clients' workers
+            os.kill(pid, signal.SIGKILL)
+            _wait_for(lambda: len(served.of("worker_exited")) == kills)  # noqa: B023
+            _wait_for(lambda: len(_workers_of(served.process.pid)) == 2)
+            assert pid not in _workers_of(served.process.pid)
+            assert requests_total() == 8
+        exited = served.of("worker_exited")
+        assert [e["exit_code"] for e in exited] == [-signal.SIGKILL] * 2
         client = Client(served.port)
-        try:
-            assert client.ask(request("END-OF-MESSAGE", "dave", "D1")) == DUNNO
-        finally:
-            client.close()
+        opened.append(client)
+        assert client.ask(request("END-OF-MESSAGE", "dave", "D9")) == DUNNO
+        _wait_for(lambda: requests_total() == 9)
+        # the killed workers' 8 connections are gone with them
+        assert _metrics(metrics_port)["relayguard_policy_connections"] == 1
     finally:
+        for client in opened:
+            client.close()
         assert served.stop() == 0
     assert not Path(f"/proc/{served.process.pid}").exists() or served.process.poll() is not None
+    (total,) = [e for e in served.of("stopped") if "workers" in e]
+    assert total["requests"] == 9
 
 
 def test_workers_on_a_unix_socket(tmp_path: Path) -> None:
@@ -233,3 +258,26 @@ def test_a_second_server_on_the_port_of_workers_is_refused(tmp_path: Path) -> No
         )
     finally:
         assert served.stop() == 0
+
+
+def test_workers_on_port_zero_report_the_port_they_got(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path / "p.toml", f"sqlite:{tmp_path / 'p.sqlite'}", _rules("1000/hour"), workers=2
+    )
+    args = ["policy", "serve", "--config", str(config), "--listen", "127.0.0.1:0"]
+    process = subprocess.Popen([sys.executable, "-c", _CODE, *args], stderr=subprocess.PIPE)
+    try:
+        assert process.stderr is not None
+        listening = json.loads(process.stderr.readline())
+        host, port = listening["address"].rsplit(":", 1)
+        assert host == "127.0.0.1" and int(port) > 0
+        client = Client(int(port))
+        try:
+            assert client.ask(request("RCPT", "erin", "E1")) == DUNNO
+        finally:
+            client.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(20) == 0
+        assert process.stderr is not None
+        process.stderr.close()

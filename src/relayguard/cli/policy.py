@@ -297,11 +297,17 @@ def _start_metrics(collector: PolicyCollector, where: str) -> Any:
 @_store_option
 @_config_option
 def list_cmd(store_spec: str | None, config_path: str | None) -> None:
-    """Contained keys, oldest first: KEY, since (UTC), reason; tab-separated."""
+    """Contained keys, oldest first: KEY, since (UTC), reason; tab-separated.
+
+    Nothing on stdout when no key is contained (a line on stderr says so).
+    """
     store = _open(store_spec, config_path, create=False)
     try:
-        for c in store.contained():
+        contained = store.contained()
+        for c in contained:
             click.echo(f"{clean(c.key)}\t{_iso(c.since)}\t{clean(c.reason)}")
+        if not contained:
+            click.echo("no key is contained", err=True)
     finally:
         store.close()
 

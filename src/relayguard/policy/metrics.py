@@ -10,6 +10,7 @@ counters, seconds as the unit of the latency histogram.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import json
 import os
 from collections import Counter
@@ -120,15 +121,56 @@ class PolicyMetrics:
         return out, self._latency_sum
 
 
+RETIRED = "retired.json"
+"""The counters of the workers that have exited, added up, and the snapshot files they came from
+(a worker started again counts from zero in a new file: without these, counters would go down)."""
+
+
 def read_snapshots(directory: Path) -> list[dict[str, Any]]:
-    """The workers' snapshot files in ``directory`` (one being replaced right now is skipped)."""
+    """The snapshots in ``directory``: the retired workers' sum and each live worker's file (a
+    file being replaced right now is skipped, as is one already in the retired sum)."""
     out = []
+    absorbed: set[str] = set()
+    retired = _read_json(directory / RETIRED)
+    if retired is not None:
+        absorbed = set(retired.get("absorbed", ()))
+        out.append(retired)
     for path in sorted(directory.glob("worker-*.json")):
-        try:
-            out.append(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError):
-            continue
+        if path.name not in absorbed:
+            snapshot = _read_json(path)
+            if snapshot is not None:
+                out.append(snapshot)
     return out
+
+
+def retire_snapshot(directory: Path, name: str) -> None:
+    """Add the snapshot file ``name`` of a worker that exited to the retired sum, then remove it.
+
+    The sum names the files it holds and is replaced atomically before the file goes, so a scrape
+    in between never counts a worker twice or not at all. Its gauges are dropped: an exited
+    worker has no connections and no view of the store.
+    """
+    path = directory / name
+    snapshot = _read_json(path)
+    retired = _read_json(directory / RETIRED) or {}
+    absorbed = [*retired.get("absorbed", ()), name]
+    parts = [s for s in (retired, snapshot) if s and "requests" in s]
+    total = PolicyMetrics.merged(parts)
+    total.connections = 0
+    total.store_up = 1
+    part = directory / (RETIRED + ".part")
+    part.write_text(json.dumps({**total.snapshot(), "absorbed": absorbed}), encoding="utf-8")
+    os.replace(part, directory / RETIRED)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 class PolicyCollector(Collector):

@@ -289,10 +289,12 @@ class PolicyServer:
         try:
             if listener.unix:
                 self._server = await loop.create_unix_server(
-                    lambda: _Client(self), sock=listener.sock
+                    lambda: _Client(self), sock=listener.sock, backlog=BACKLOG
                 )
             else:
-                self._server = await loop.create_server(lambda: _Client(self), sock=listener.sock)
+                self._server = await loop.create_server(
+                    lambda: _Client(self), sock=listener.sock, backlog=BACKLOG
+                )
         except OSError as exc:
             await self.close_listener()
             raise InputError(f"cannot listen on {listener.text}: {_os_reason(exc)}") from None
@@ -611,12 +613,12 @@ def open_worker_listeners(
         probe = _tcp_socket(host, port)
         port = probe.getsockname()[1]
         probe.close()
+        text = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # port 0: the real one
         for _ in range(workers):
             sock = _tcp_socket(host, port, reuse_port=True)
             listeners.append(Listener(sock, text, None))
             sock.listen(BACKLOG)
             sock.setblocking(False)
-            port = sock.getsockname()[1]  # port 0: the others take the one the first got
     except OSError as exc:
         for listener in listeners:
             listener.sock.close()

@@ -30,7 +30,7 @@ from types import FrameType
 from typing import Final
 
 from relayguard.errors import RelayguardError
-from relayguard.policy.metrics import PolicyMetrics, read_snapshots
+from relayguard.policy.metrics import PolicyMetrics, read_snapshots, retire_snapshot
 from relayguard.policy.server import Listener, emit_json
 
 MAX_RESTARTS: Final = 5
@@ -45,8 +45,9 @@ Worker = Callable[[Listener, int, Path], None]
 """Runs one worker until SIGTERM: (its listener, the worker's number, its snapshot file)."""
 
 
-def snapshot_path(directory: Path, number: int) -> Path:
-    return directory / f"worker-{number}.json"
+def snapshot_name(number: int, spawn: int) -> str:
+    """A new file for each start of a worker: its counters start from zero."""
+    return f"worker-{number}-{spawn}.json"
 
 
 class Supervisor:
@@ -57,7 +58,8 @@ class Supervisor:
         self.workers = workers
         self.run_worker = run_worker
         self.snapshots = Path(tempfile.mkdtemp(prefix="relayguard-policy-"))
-        self._children: dict[int, tuple[int, float]] = {}  # pid -> (number, started)
+        self._children: dict[int, tuple[int, float, str]] = {}  # pid -> (number, started, file)
+        self._spawned = 0
         self._restarts: list[float] = []
         self._stop = False
         self._hup = False
@@ -97,6 +99,8 @@ class Supervisor:
     def _spawn(self, number: int) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
+        self._spawned += 1
+        snapshot = snapshot_name(number, self._spawned)
         pid = os.fork()
         if pid == 0:  # the worker
             code = 0
@@ -104,7 +108,7 @@ class Supervisor:
                 for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                     signal.signal(sig, signal.SIG_DFL)
                 listener = self.listeners[number % len(self.listeners)]
-                self.run_worker(listener, number, snapshot_path(self.snapshots, number))
+                self.run_worker(listener, number, self.snapshots / snapshot)
             except RelayguardError as exc:
                 print(f"relayguard: error: {exc}", file=sys.stderr, flush=True)
                 code = 3
@@ -113,7 +117,7 @@ class Supervisor:
                 code = 1
             finally:
                 os._exit(code)
-        self._children[pid] = (number, time.monotonic())
+        self._children[pid] = (number, time.monotonic(), snapshot)
 
     def _supervise(self) -> int:
         while self._children:
@@ -129,7 +133,8 @@ class Supervisor:
             if pid == 0:
                 time.sleep(0.1)
                 continue
-            number, started = self._children.pop(pid)
+            number, started, snapshot = self._children.pop(pid)
+            retire_snapshot(self.snapshots, snapshot)
             code = os.waitstatus_to_exitcode(status)
             now = time.monotonic()
             emit_json({"event": "worker_exited", "worker": number, "exit_code": code})
