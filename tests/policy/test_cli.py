@@ -83,6 +83,29 @@ def test_store_from_config(tmp_path: Path) -> None:
     )
 
 
+def test_show_marks_windows_the_config_no_longer_has(tmp_path: Path) -> None:
+    """The limit was 2/hour when alice was charged and is 5/hour now: that state is not enforced."""
+    db = tmp_path / "p.db"
+    config = tmp_path / "relayguard.toml"
+    config.write_text(
+        f'[policy]\nstore = "sqlite:{db}"\n\n[[policy.rules]]\nname = "user-msgs"\n'
+        'key = "sasl_username"\ncount = "messages"\nwindows = ["5/hour"]\naction = "DEFER"\n'
+    )
+    with SqliteStore(db) as store:
+        store.allow("user-msgs:alice", (Limit(2, 3600, 2),), FAR, 1)
+        store.allow("user-msgs:alice", (Limit(5, 3600, 5),), FAR, 1)
+        store.allow("gone:alice", (Limit(9, 60, 9),), FAR, 1)
+    assert _run("show", "alice", "--config", str(config)) == (
+        0,
+        "alice: not contained\n"
+        "  rule gone: 9/min: 0 of 9 left now, all back at 2100-01-01T00:00:06Z"
+        " (not in the config now: not enforced)\n"
+        "  rule user-msgs: 2/hour: 0 of 2 left now, all back at 2100-01-01T00:30:00Z"
+        " (not in the config now: not enforced)\n"
+        "  rule user-msgs: 5/hour: 0 of 5 left now, all back at 2100-01-01T00:12:00Z\n",
+    )
+
+
 def _main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     code = main(["policy", *args])
     out, err = capsys.readouterr()

@@ -34,7 +34,7 @@ from relayguard.policy.limiter import Limit
 from relayguard.policy.metrics import MergedCollector, PolicyCollector
 from relayguard.policy.server import Listener, PolicyServer, emit_json, open_worker_listeners
 from relayguard.policy.stores import Store, StoreError, open_store
-from relayguard.policy.stores.base import CONTAIN_PREFIX
+from relayguard.policy.stores.base import CONTAIN_PREFIX, window_id
 from relayguard.policy.wiring import HOOKS, parse_overrides, postfix_wiring
 from relayguard.policy.workers import SNAPSHOT_EVERY, Supervisor
 from relayguard.report.sanitize import clean
@@ -320,9 +320,14 @@ def show(key: str, store_spec: str | None, config_path: str | None) -> None:
     """Containment and live rate-limit windows of KEY.
 
     Each window in use: the rule, its limit as written in the config, what is left of it now,
-    and when it is whole again.
+    and when it is whole again. With --config, a window the config no longer has (its limit
+    was changed or its rule removed since KEY was charged) is marked as not enforced.
     """
     key = _key_argument(key)
+    configured: dict[str, set[str]] | None = None
+    if config_path:
+        rules = load_config(config_path).rules.rules
+        configured = {r.name: {window_id(w) for w in r.windows} for r in rules}
     store = _open(store_spec, config_path, create=False)
     try:
         now = time.time()
@@ -340,7 +345,12 @@ def show(key: str, store_spec: str | None, config_path: str | None) -> None:
                 kind = ""
                 if rule.startswith(CONTAIN_PREFIX):
                     rule, kind = rule[len(CONTAIN_PREFIX) :], "CONTAIN "
-                click.echo(f"  rule {clean(rule)}: {kind}{_window_state(window, tat, now)}")
+                stale = ""
+                if configured is not None and window not in configured.get(rule, ()):
+                    stale = " (not in the config now: not enforced)"
+                click.echo(
+                    f"  rule {clean(rule)}: {kind}{_window_state(window, tat, now)}{stale}"
+                )
     finally:
         store.close()
 
