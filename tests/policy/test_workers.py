@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -281,3 +282,29 @@ def test_workers_on_port_zero_report_the_port_they_got(tmp_path: Path) -> None:
         assert process.wait(20) == 0
         assert process.stderr is not None
         process.stderr.close()
+
+
+def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path) -> None:
+    """SIGKILL to the supervisor (nothing it can forward): its workers notice within about a
+    second and stop, instead of serving on unsupervised and holding the port."""
+    config = write_config(
+        tmp_path / "p.toml", f"sqlite:{tmp_path / 'p.sqlite'}", _rules("1000/hour"), workers=2
+    )
+    served = Served(config)
+    workers = _workers_of(served.process.pid)
+    try:
+        served.process.kill()
+        served.process.wait(10)
+
+        def all_gone() -> bool:
+            return not any(Path(f"/proc/{pid}").exists() and
+                           "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
+                           for pid in workers)  # fmt: skip
+
+        _wait_for(all_gone)
+    finally:
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        served.stop()
+    assert sorted(e["worker"] for e in served.of("supervisor_gone")) == [0, 1]

@@ -139,11 +139,12 @@ def _serve_workers(
     config: PolicyConfig, config_path: str, spec: str, listen: str | None, metrics_at: str, n: int
 ) -> None:
     listeners = open_worker_listeners(config, n, listen)
+    supervisor_pid = os.getpid()
 
     def worker(listener: Listener, number: int, snapshot: Path) -> None:
         server = _server(config, spec)
         _run(_serve(server, config_path, None, "", listener=listener, worker=number,
-                    snapshot=snapshot))  # fmt: skip
+                    snapshot=snapshot, supervisor=supervisor_pid))  # fmt: skip
 
     supervisor = Supervisor(listeners, n, worker)
     metrics_server = None
@@ -199,6 +200,7 @@ async def _serve(
     listener: Listener | None = None,
     worker: int | None = None,
     snapshot: Path | None = None,
+    supervisor: int = 0,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -223,7 +225,8 @@ async def _serve(
             listening["event_loop"] = type(loop).__module__.split(".")[0]
             emit_json(listening)
         if snapshot is not None:
-            snapshots = asyncio.create_task(_write_snapshots(server, snapshot))
+            watch = _write_snapshots(server, snapshot, stop, worker, supervisor)
+            snapshots = asyncio.create_task(watch)
         await stop.wait()
     finally:
         if snapshots is not None:
@@ -242,9 +245,17 @@ async def _serve(
         emit_json(stopped)
 
 
-async def _write_snapshots(server: PolicyServer, path: Path) -> None:
-    """The worker's counters for the supervisor's /metrics, every second."""
+async def _write_snapshots(
+    server: PolicyServer, path: Path, stop: asyncio.Event, worker: int | None, supervisor: int
+) -> None:
+    """The worker's counters for the supervisor's /metrics, every second; and a worker whose
+    supervisor (process ``supervisor``) is gone, killed with SIGKILL say, stops rather than
+    serve on unsupervised."""
     while True:
+        if os.getppid() != supervisor:
+            emit_json({"event": "supervisor_gone", "worker": worker})
+            stop.set()
+            return
         with contextlib.suppress(OSError):
             server.metrics.write_snapshot(path)
         await asyncio.sleep(SNAPSHOT_EVERY)
