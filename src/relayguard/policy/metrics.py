@@ -105,10 +105,11 @@ class PolicyMetrics:
             total._latency_sum += float(snap["latency_sum"])
         return total
 
-    def write_snapshot(self, path: Path) -> None:
-        """The snapshot in ``path``, replaced atomically (a scrape never reads half a file)."""
+    def write_snapshot(self, path: Path, **extra: object) -> None:
+        """The snapshot (and ``extra`` fields) in ``path``, replaced atomically (a scrape never
+        reads half a file)."""
         part = path.with_name(path.name + ".part")
-        part.write_text(json.dumps(self.snapshot()), encoding="utf-8")
+        part.write_text(json.dumps({**self.snapshot(), **extra}), encoding="utf-8")
         os.replace(part, path)
 
     def histogram(self) -> tuple[list[tuple[str, float]], float]:
@@ -158,9 +159,7 @@ def retire_snapshot(directory: Path, name: str) -> None:
     total = PolicyMetrics.merged(parts)
     total.connections = 0
     total.store_up = 1
-    part = directory / (RETIRED + ".part")
-    part.write_text(json.dumps({**total.snapshot(), "absorbed": absorbed}), encoding="utf-8")
-    os.replace(part, directory / RETIRED)
+    total.write_snapshot(directory / RETIRED, absorbed=absorbed)
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
 
