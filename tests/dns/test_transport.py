@@ -3,15 +3,15 @@ timeouts, and that a plain check never imports dnspython."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import socket
 import struct
 import subprocess
 import sys
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import dns.edns
 import dns.flags
@@ -22,8 +22,9 @@ import pytest
 
 from relayguard.dns import _dnspython, wire
 from relayguard.dns._events import Query
+from relayguard.dns.loop import Loop
 from relayguard.dns.names import normalize_domain
-from relayguard.dns.transport import Outgoing, Server, UdpPool, _Channel, prepare
+from relayguard.dns.transport import Outgoing, Server, UdpPool, _Attempt, _Channel, prepare
 from relayguard.dns.wire import Reply, RRset
 from tests.dns.lab import DnsLab
 
@@ -48,19 +49,21 @@ def request_for(outgoing: Outgoing, qid: int) -> dns.message.Message:
     return request
 
 
-def waiting_channel(outgoing: Outgoing, qid: int) -> tuple[_Channel, asyncio.Future[Reply]]:
-    loop = asyncio.new_event_loop()
-    future: asyncio.Future[Reply] = loop.create_future()
+Outcome = tuple["Reply | None", "BaseException | None"]
+
+
+def waiting_channel(outgoing: Outgoing, qid: int) -> tuple[_Channel, list[Outcome]]:
+    """A channel with one attempt waiting for query ``qid``; what ends it lands in the list."""
     channel = _Channel()
-    channel.pending[qid] = (future, outgoing)
-    loop.close()
-    return channel, future
+    got: list[Outcome] = []
+    channel.pending[qid] = _Attempt(channel, qid, outgoing, lambda r, e: got.append((r, e)))
+    return channel, got
 
 
 def test_only_the_reply_to_the_question_is_taken() -> None:
     outgoing = prepare(Query(NAME, "A"))
     assert outgoing.question is not None
-    channel, future = waiting_channel(outgoing, 7)
+    channel, got = waiting_channel(outgoing, 7)
     request = request_for(outgoing, 7)
     other = _dnspython.make_request(Query("3.0.0.127.zen.dnsbl.test.", "A"))
     other.id = 7
@@ -71,102 +74,114 @@ def test_only_the_reply_to_the_question_is_taken() -> None:
         b"\x00\x07" + b"\xff" * 40,  # garbage with the right id
         b"\x00\x07\x81",  # shorter than a header
     ):
-        channel.datagram_received(spoof, ("127.0.0.1", 53))
-        assert not future.done()
-    channel.datagram_received(reply_to(request, "127.0.0.4"), ("127.0.0.1", 53))
-    assert future.result() == Reply(0, 0x8100, (RRset(NAME, wire.A, 60, ("127.0.0.4",)),), None)
+        channel.datagram_received(spoof)
+        assert got == []
+    channel.datagram_received(reply_to(request, "127.0.0.4"))
+    assert got == [(Reply(0, 0x8100, (RRset(NAME, wire.A, 60, ("127.0.0.4",)),), None), None)]
+    assert channel.pending == {}
 
 
 def test_a_reply_outside_the_codec_is_read_by_dnspython() -> None:
     outgoing = prepare(Query(NAME, "A"))
-    channel, future = waiting_channel(outgoing, 9)
+    channel, got = waiting_channel(outgoing, 9)
     cookie = dns.edns.CookieOption(b"\x01" * 8, b"")
     data = reply_to(request_for(outgoing, 9), "127.0.0.2", options=[cookie])
     with pytest.raises(wire.Unusual):
         assert outgoing.question is not None
         wire.parse_reply(data, 9, outgoing.question, NAME)
-    channel.datagram_received(data, ("127.0.0.1", 53))
-    assert future.result() == Reply(0, 0x8100, (RRset(NAME, wire.A, 60, ("127.0.0.2",)),), None)
+    channel.datagram_received(data)
+    assert got == [(Reply(0, 0x8100, (RRset(NAME, wire.A, 60, ("127.0.0.2",)),), None), None)]
 
 
 def test_a_name_outside_the_codec_is_asked_and_checked_by_dnspython() -> None:
     outgoing = prepare(Query("*.example.test.", "A"))
     assert outgoing.question is None and outgoing.request is not None
-    channel, future = waiting_channel(outgoing, 11)
+    channel, got = waiting_channel(outgoing, 11)
     outgoing.request.id = 11
     wrong = _dnspython.make_request(Query("x.example.test.", "A"))
     wrong.id = 11
-    channel.datagram_received(reply_to(wrong, "192.0.2.1", name="x.example.test."), ("", 0))
-    assert not future.done()
+    channel.datagram_received(reply_to(wrong, "192.0.2.1", name="x.example.test."))
+    assert got == []
     right = reply_to(outgoing.request, "192.0.2.1", name="*.example.test.")
-    channel.datagram_received(right, ("", 0))
-    assert future.result().answer == (RRset("*.example.test.", wire.A, 60, ("192.0.2.1",)),)
+    channel.datagram_received(right)
+    ((reply, error),) = got
+    assert error is None and reply is not None
+    assert reply.answer == (RRset("*.example.test.", wire.A, 60, ("192.0.2.1",)),)
 
 
 class FakeServer:
-    """A UDP socket on 127.0.0.1 that answers each query with the datagrams a test gives."""
+    """A UDP socket on 127.0.0.1 that answers the first query with the datagrams a test gives
+    (from a thread), or never answers."""
 
     def __init__(self) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
-        self.sock.setblocking(False)
+        self.sock.settimeout(10)
         self.server = Server("127.0.0.1", self.sock.getsockname()[1])
+        self.received: list[bytes] = []
 
-    async def answer(self, make: list[object]) -> bytes:
-        loop = asyncio.get_running_loop()
-        data, peer = await loop.sock_recvfrom(self.sock, 4096)
-        request = dns.message.from_wire(data)
-        for build in make:
-            assert callable(build)
-            await loop.sock_sendto(self.sock, build(request), peer)
-        return bytes(data)
+    def answer(self, make: list[object]) -> threading.Thread:
+        def serve() -> None:
+            data, peer = self.sock.recvfrom(4096)
+            self.received.append(data)
+            request = dns.message.from_wire(data)
+            for build in make:
+                assert callable(build)
+                self.sock.sendto(build(request), peer)
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        return thread
+
+
+def exchange(pool: UdpPool, query: Query, timeout: float, got: list[Outcome]) -> None:
+    pool.exchange(prepare(query), timeout, lambda r, e: got.append((r, e)))
 
 
 def test_pool_takes_the_real_reply_after_spoofed_ones_over_udp() -> None:
-    async def main() -> tuple[Reply, bytes]:
-        fake = FakeServer()
-        pool = UdpPool(fake.server)
-        try:
-            served = asyncio.ensure_future(fake.answer([
-                lambda r: reply_to(r, "127.0.0.9", qid=(r.id + 1) % 65536),
-                # the right id, another name: "9.0.0.127..." (byte 13 is the first label's)
-                lambda r: reply_to(r, "127.0.0.9")[:13] + b"9" + reply_to(r, "127.0.0.9")[14:],
-                lambda r: reply_to(r, "127.0.0.2"),
-            ]))  # fmt: skip
-            reply = await pool.exchange(prepare(Query(NAME, "A")), 5.0)
-            return reply, await served
-        finally:
-            pool.close()
-            fake.sock.close()
-
-    reply, sent = asyncio.run(main())
-    assert reply == Reply(0, 0x8100, (RRset(NAME, wire.A, 60, ("127.0.0.2",)),), None)
+    fake = FakeServer()
+    loop = Loop()
+    pool = UdpPool(fake.server, loop)
+    got: list[Outcome] = []
+    try:
+        served = fake.answer([
+            lambda r: reply_to(r, "127.0.0.9", qid=(r.id + 1) % 65536),
+            # the right id, another name: "9.0.0.127..." (byte 13 is the first label's)
+            lambda r: reply_to(r, "127.0.0.9")[:13] + b"9" + reply_to(r, "127.0.0.9")[14:],
+            lambda r: reply_to(r, "127.0.0.2"),
+        ])  # fmt: skip
+        exchange(pool, Query(NAME, "A"), 5.0, got)
+        loop.run_until(lambda: bool(got))
+        served.join(10)
+    finally:
+        pool.close()
+        loop.close()
+        fake.sock.close()
+    assert got == [(Reply(0, 0x8100, (RRset(NAME, wire.A, 60, ("127.0.0.2",)),), None), None)]
     question = wire.encode_question(NAME, "A")
     assert question is not None
+    (sent,) = fake.received
     assert sent == wire.encode_query(int.from_bytes(sent[:2], "big"), question)
 
 
 def test_each_attempt_times_out_on_its_own_deadline() -> None:
-    async def main() -> list[str]:
-        fake = FakeServer()  # never answers
-        pool = UdpPool(fake.server)
-        outcomes: list[str] = []
+    fake = FakeServer()  # never answers
+    loop = Loop()
+    pool = UdpPool(fake.server, loop)
+    outcomes: list[str] = []
+    try:
+        for label, timeout in (("late", 0.4), ("early", 0.05), ("middle", 0.2)):
 
-        async def attempt(label: str, timeout: float) -> None:
-            try:
-                await pool.exchange(prepare(Query(NAME, "A")), timeout)
-            except TimeoutError:
-                outcomes.append(label)
+            def ended(reply: Reply | None, error: BaseException | None, label: str = label) -> None:
+                outcomes.append(f"{label} {type(error).__name__}")
 
-        try:
-            await asyncio.gather(attempt("late", 0.4), attempt("early", 0.05),
-                                 attempt("middle", 0.2))  # fmt: skip
-            return outcomes
-        finally:
-            pool.close()
-            fake.sock.close()
-
-    assert asyncio.run(main()) == ["early", "middle", "late"]
+            pool.exchange(prepare(Query(NAME, "A")), timeout, ended)
+        loop.run_until(lambda: len(outcomes) == 3)
+    finally:
+        pool.close()
+        loop.close()
+        fake.sock.close()
+    assert outcomes == ["early TimeoutError", "middle TimeoutError", "late TimeoutError"]
 
 
 def test_question_bytes_of_a_txt_query() -> None:
@@ -226,8 +241,8 @@ def test_domain_names_are_normalized_as_dnspython_would(text: str) -> None:
     assert mine == with_dnspython(text)
 
 
-class RefusingTransport:
-    def sendto(self, data: bytes, addr: object = None) -> None:
+class RefusingSocket:
+    def send(self, data: bytes) -> int:
         raise OSError(101, "Network is unreachable")
 
     def close(self) -> None:
@@ -235,20 +250,17 @@ class RefusingTransport:
 
 
 def test_a_send_that_fails_fails_that_attempt_only() -> None:
-    async def main() -> str:
-        pool = UdpPool(Server("127.0.0.1", 53))
-        for _ in range(8):  # an open pool whose sockets cannot send
-            channel = _Channel()
-            channel.transport = RefusingTransport()  # type: ignore[assignment]
-            pool._channels.append(channel)
-        try:
-            await pool.exchange(prepare(Query(NAME, "A")), 5.0)
-        except OSError as exc:
-            left = sum(len(c.pending) for c in pool._channels)
-            return f"{exc.errno} {exc.strerror}; pending {left}"
-        return "sent"
-
-    assert asyncio.run(main()) == "101 Network is unreachable; pending 0"
+    loop = Loop()
+    pool = UdpPool(Server("127.0.0.1", 53), loop)
+    for _ in range(8):  # an open pool whose sockets cannot send
+        pool._channels.append(_Channel(cast(socket.socket, RefusingSocket())))
+    got: list[Outcome] = []
+    exchange(pool, Query(NAME, "A"), 5.0, got)
+    loop.run_until(lambda: bool(got))
+    ((reply, error),) = got
+    assert reply is None and isinstance(error, OSError)
+    assert (error.errno, error.strerror) == (101, "Network is unreachable")
+    assert sum(len(c.pending) for c in pool._channels) == 0
 
 
 # --- issue 5, a fresh user's pass -------------------------------------------------------------
@@ -283,8 +295,6 @@ class TruncatingServer:
     where nothing excuses it, with an empty answer section."""
 
     def __init__(self) -> None:
-        import threading
-
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.udp.bind(("127.0.0.1", 0))
         self.port = self.udp.getsockname()[1]
@@ -329,14 +339,13 @@ def test_a_truncated_answer_over_tcp_is_an_error_not_no_records() -> None:
     server = TruncatingServer()
     try:
         resolver = Resolver(Server("127.0.0.1", server.port), timeout=2, tries=1)
-
-        async def ask() -> Any:
-            try:
-                return await resolver.resolve(Query("example.test.", "TXT"))
-            finally:
-                resolver.close()
-
-        answer = asyncio.run(ask())
+        got: list[Any] = []
+        try:
+            resolver.resolve(Query("example.test.", "TXT"), got.append)
+            resolver.run_until(lambda: bool(got))
+        finally:
+            resolver.close()
+        (answer,) = got
     finally:
         server.close()
     assert (answer.status, answer.records) == (Status.ERROR, ())

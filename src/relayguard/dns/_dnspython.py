@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import dns.asyncquery
 import dns.exception
 import dns.flags
 import dns.message
 import dns.name
+import dns.query
 import dns.rcode
 import dns.rdatatype
 
@@ -40,9 +40,9 @@ def read_datagram(
     return convert(reply)
 
 
-async def exchange_tcp(query: Query, server_host: str, port: int, timeout: float) -> wire.Reply:
+def exchange_tcp(query: Query, server_host: str, port: int, timeout: float) -> wire.Reply:
     request = make_request(query)
-    reply = await dns.asyncquery.tcp(request, server_host, timeout=timeout, port=port)
+    reply = dns.query.tcp(request, server_host, timeout=timeout, port=port)
     if not request.is_response(reply):
         raise ValueError("the TCP answer does not match the question")
     return convert(reply)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import time
-from collections.abc import Coroutine, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 from relayguard.dns._errors import TargetError
 from relayguard.dns.dnsbl import DnsblCheck, Target
@@ -21,7 +20,7 @@ from relayguard.dns.names import (
     target_ip,
     unmapped,
 )
-from relayguard.dns.resolver import Resolver, ResolverChoice, drive, drive_incremental
+from relayguard.dns.resolver import Resolver, ResolverChoice, drive_all, drive_incremental
 from relayguard.dns.transport import Server
 
 if TYPE_CHECKING:  # the domain audit's modules are imported when it runs
@@ -34,7 +33,6 @@ MAX_TARGETS = 100_000
 # to '+all', an 'exists' of a wildcard).
 SPF_PROBES: tuple[IPAddress, ...] = (
     ipaddress.IPv4Address("240.0.0.1"), ipaddress.IPv6Address("100::1"))
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,25 +80,6 @@ def parse_targets(texts: Iterable[str], origins: list[str] | None = None) -> lis
     return list(out.values())
 
 
-def run_loop(main: Coroutine[Any, Any, T]) -> T:
-    """``main`` on uvloop when it is installed (a fraction of asyncio's CPU per query), else on
-    asyncio's loop."""
-    kept: list[T] = []
-
-    async def keep() -> None:
-        # The main task returns nothing: on the way out, asyncio.run (3.11) formats the repr
-        # of the main task, result included, and a fleet report's repr costs seconds.
-        kept.append(await main)
-
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(keep())
-    else:
-        uvloop.run(keep())
-    return kept[0]
-
-
 def make_resolver(choice: ResolverChoice, lists: list[ListSpec], opts: ResolverOptions) -> Resolver:
     routes: dict[str, Server] = {s.zone: s.nameserver for s in lists if s.nameserver}
     return Resolver(
@@ -109,14 +88,16 @@ def make_resolver(choice: ResolverChoice, lists: list[ListSpec], opts: ResolverO
     )  # fmt: skip
 
 
-async def _dnsbl(
-    targets: list[Target], lists: list[ListSpec], choice: ResolverChoice, helo: str | None,
-    opts: ResolverOptions, max_error_ratio: float,
+def check_dnsbl(
+    targets: list[Target], lists: list[ListSpec], choice: ResolverChoice, *,
+    helo: str | None = None, options: ResolverOptions | None = None,
+    max_error_ratio: float = DEFAULT_MAX_ERROR_RATIO,
 ) -> DnsblReport:  # fmt: skip
+    opts = options or ResolverOptions()
     resolver = make_resolver(choice, lists, opts)
     check = DnsblCheck(targets, lists, helo=helo)
     try:
-        await drive_incremental(resolver, check, workers=opts.max_in_flight)
+        drive_incremental(resolver, check, workers=opts.max_in_flight)
     finally:
         resolver.close()
     stats = resolver.stats
@@ -125,55 +106,33 @@ async def _dnsbl(
     return build_report(check, choice, max_error_ratio=max_error_ratio, queries=queries)
 
 
-def check_dnsbl(
-    targets: list[Target], lists: list[ListSpec], choice: ResolverChoice, *,
-    helo: str | None = None, options: ResolverOptions | None = None,
-    max_error_ratio: float = DEFAULT_MAX_ERROR_RATIO,
-) -> DnsblReport:  # fmt: skip
-    return run_loop(
-        _dnsbl(targets, lists, choice, helo, options or ResolverOptions(), max_error_ratio)
-    )
-
-
-async def _domain(
-    domain: str, ips: list[IPAddress], selectors: list[tuple[str, str]], choice: ResolverChoice,
-    opts: ResolverOptions, timestamp: int, notes: list[str] | None = None,
-) -> DomainReport:  # fmt: skip
-    from relayguard.dns import dkim, dmarc, mx, spf
-    from relayguard.dns.domain_report import DomainReport, build
-
-    resolver = make_resolver(choice, [], opts)
-    try:
-        audit, mx_result, dmarc_result, dkim_result, per_ip, probes = await asyncio.gather(
-            drive(resolver, spf.evaluate(domain, timestamp=timestamp)),
-            drive(resolver, mx.check(domain)),
-            drive(resolver, dmarc.check(domain)),
-            drive(resolver, dkim.check(domain, selectors)),
-            asyncio.gather(
-                *(drive(resolver, spf.evaluate(domain, ip, timestamp=timestamp)) for ip in ips)
-            ),
-            asyncio.gather(*(drive(resolver, spf.evaluate(domain, probe, timestamp=timestamp))
-                             for probe in SPF_PROBES)),
-        )
-    finally:
-        resolver.close()
-    if not mx_result.exists:  # NXDOMAIN: the name does not exist at all
-        raise TargetError(f"{domain} does not exist (NXDOMAIN from {choice.server})")
-    report = DomainReport(
-        domain, str(choice.server), choice.source, audit, list(per_ip), dmarc_result,
-        dkim_result, mx_result, spf_probes=list(probes), notes=notes or [],
-    )  # fmt: skip
-    return build(report)
-
-
 def audit_domain(
     domain: str, choice: ResolverChoice, *, ips: list[IPAddress] | None = None,
     selectors: list[tuple[str, str]] | None = None, options: ResolverOptions | None = None,
     notes: list[str] | None = None,
 ) -> DomainReport:  # fmt: skip
-    return run_loop(
-        _domain(
-            domain, ips or [], selectors or [], choice, options or ResolverOptions(),
-            int(time.time()), notes,
-        )
-    )
+    from relayguard.dns import dkim, dmarc, mx, spf
+    from relayguard.dns.domain_report import DomainReport, build
+
+    ips = ips or []
+    timestamp = int(time.time())
+    resolver = make_resolver(choice, [], options or ResolverOptions())
+    try:
+        audit, mx_result, dmarc_result, dkim_result, *per_ip_and_probes = drive_all(resolver, [
+            spf.evaluate(domain, timestamp=timestamp),
+            mx.check(domain),
+            dmarc.check(domain),
+            dkim.check(domain, selectors or []),
+            *(spf.evaluate(domain, ip, timestamp=timestamp) for ip in ips),
+            *(spf.evaluate(domain, probe, timestamp=timestamp) for probe in SPF_PROBES),
+        ])  # fmt: skip
+    finally:
+        resolver.close()
+    if not mx_result.exists:  # NXDOMAIN: the name does not exist at all
+        raise TargetError(f"{domain} does not exist (NXDOMAIN from {choice.server})")
+    per_ip, probes = per_ip_and_probes[: len(ips)], per_ip_and_probes[len(ips) :]
+    report = DomainReport(
+        domain, str(choice.server), choice.source, audit, per_ip, dmarc_result,
+        dkim_result, mx_result, spf_probes=probes, notes=notes or [],
+    )  # fmt: skip
+    return build(report)

@@ -4,28 +4,30 @@ The server is never guessed silently: it is ``--resolver``, else ``$RELAYGUARD_R
 the first ``nameserver`` of /etc/resolv.conf, and the report always says which one and where it
 came from. Block lists refuse public resolvers (DNSBL.md s.0 rule 4), so a public one is flagged.
 
-The decision cores run through :func:`drive` (a generator core: it yields a batch of queries and
-is sent their answers) or :func:`drive_incremental` (a core with ``next_queries()`` and
-``receive()``, fed as each answer arrives, for the thousands of queries of a fleet check).
+The decision cores run through :func:`drive` and :func:`drive_all` (generator cores: each yields
+a batch of queries and is sent their answers) or :func:`drive_incremental` (a core with
+``next_queries()`` and ``receive()``, fed as each answer arrives, for the thousands of queries of
+a fleet check), all on the resolver's :class:`~relayguard.dns.loop.Loop`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import collections
+import functools
 import ipaddress
 import os
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
+from relayguard.dns import wire
 from relayguard.dns._errors import ResolverConfigError
 from relayguard.dns._events import Answer, Query, Status
+from relayguard.dns.loop import Loop
 from relayguard.dns.transport import (
     MAX_CNAME_HOPS,
-    Partial,
     Server,
     UdpPool,
     exchange_tcp,
@@ -138,7 +140,8 @@ class Stats:
 
 
 class Resolver:
-    """Resolve :class:`Query` objects against one server (or a per-bucket route)."""
+    """Resolve :class:`Query` objects against one server (or a per-bucket route), on its own
+    :class:`~relayguard.dns.loop.Loop`, which the drivers below run."""
 
     def __init__(
         self,
@@ -158,41 +161,38 @@ class Resolver:
         self.routes = dict(routes or {})
         self.clock = clock
         self.stats = Stats()
+        self.loop = Loop()
         self._limiter = _Limiter(rate, burst, clock)
-        self._slots: asyncio.Semaphore | None = None
-        self._max_in_flight = max_in_flight
+        self._free_slots = max(1, max_in_flight)
+        self._slot_queue: collections.deque[Callable[[], None]] = collections.deque()
         self._pools: dict[Server, UdpPool] = {}
         self._cache: dict[tuple[str, str], tuple[float, Answer]] = {}
-        # The callers waiting for a question already on its way (each its own future).
-        self._inflight: dict[tuple[str, str], list[asyncio.Future[Answer]]] = {}
+        # The callers waiting for a question already on its way.
+        self._inflight: dict[tuple[str, str], list[tuple[Query, Callable[[Answer], None]]]] = {}
 
-    async def resolve(self, query: Query) -> Answer:
+    def resolve(self, query: Query, done: Callable[[Answer], None]) -> None:
+        """Answer ``query``: ``done(answer)`` is called once, never before this returns."""
         key = (query.name, query.rdtype)
         hit = self._cache.get(key)
         if hit is not None and hit[0] > self.clock():
             self.stats.cached += 1
-            return hit[1] if hit[1].query == query else _requeried(hit[1], query)
+            answer = hit[1] if hit[1].query == query else _requeried(hit[1], query)
+            self.loop.call_soon(lambda: done(answer))
+            return
         waiting = self._inflight.get(key)
         if waiting is not None:  # the same question is on its way: share its answer
             self.stats.cached += 1
-            mine: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-            waiting.append(mine)
-            return _requeried(await mine, query)
-        waiting = self._inflight[key] = []
-        try:
-            answer = await self._resolve(query)
-        except BaseException as exc:
-            for future in waiting:
-                if not future.done():
-                    future.set_exception(exc)
-            raise
-        finally:
-            del self._inflight[key]
-        for future in waiting:
-            if not future.done():  # else that caller was cancelled
-                future.set_result(answer)
+            waiting.append((query, done))
+            return
+        self._inflight[key] = []
+        _Lookup(self, query, done).ask()
+
+    def _answered(self, lookup: _Lookup, answer: Answer) -> None:
+        key = (lookup.query.name, lookup.query.rdtype)
+        for query, done in self._inflight.pop(key, []):
+            done(_requeried(answer, query))
         self._remember(key, answer)
-        return answer
+        lookup.done(answer)
 
     def _remember(self, key: tuple[str, str], answer: Answer) -> None:
         if answer.status.failed:
@@ -201,62 +201,118 @@ class Resolver:
         if ttl > 0:
             self._cache[key] = (self.clock() + min(ttl, MAX_CACHE_TTL), answer)
 
-    async def _resolve(self, query: Query) -> Answer:
-        started = self.clock()
-        chain: tuple[str, ...] = ()
-        current = query
-        for _ in range(MAX_CNAME_HOPS):
-            result = await self._ask(current, query, chain, started)
-            if isinstance(result, Answer):
-                return result
-            chain = result.chain
-            if result.target in chain[:-1] or result.target == query.name:
-                break
-            current = Query(_absolute(result.target), query.rdtype, query.bucket)
-        return Answer(query, Status.ERROR, cname_chain=chain, detail="CNAME loop or chain too long")
-
-    async def _ask(
-        self, current: Query, original: Query, chain: tuple[str, ...], started: float
-    ) -> Answer | Partial:
-        """The answer (its ``elapsed`` counted from ``started``), or where a CNAME leads."""
-        server = self.routes.get(original.bucket, self.server)
+    def _pool(self, server: Server) -> UdpPool:
         pool = self._pools.get(server)
         if pool is None:
-            pool = self._pools[server] = UdpPool(server)
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self._max_in_flight)
-        wait = self._limiter.delay(original.bucket)
-        if wait:
-            await asyncio.sleep(wait)
-        last: BaseException = TimeoutError()
-        async with self._slots:
-            for attempt in range(self.tries):
-                outgoing = prepare(current)
-                self.stats.sent += 1
-                self.stats.retried += attempt > 0
-                try:
-                    reply = await pool.exchange(outgoing, self.timeout)
-                    if reply.flags & FLAG_TC:  # the whole answer only comes over TCP
-                        self.stats.tcp += 1
-                        reply = await exchange_tcp(current, server, self.timeout)
-                        if reply.flags & FLAG_TC:  # TCP has no size limit to excuse it
-                            cut = Answer(original, Status.ERROR, cname_chain=chain,
-                                         detail=f"{server} sent a truncated answer over TCP")
-                            return _timed(cut, self.clock() - started)
-                except ConnectionRefusedError as exc:
-                    return _timed(failure(original, exc, server), self.clock() - started)
-                except (TimeoutError, OSError, EOFError) as exc:
-                    last = exc
-                    continue
-                except Exception as exc:  # dnspython's FormError and friends: a broken answer
-                    return _timed(failure(original, exc, server), self.clock() - started)
-                return read_reply(original, reply, chain, self.clock() - started)
-        return _timed(failure(original, last, server), self.clock() - started)
+            pool = self._pools[server] = UdpPool(server, self.loop)
+        return pool
+
+    def _take_slot(self, then: Callable[[], None]) -> None:
+        """``then()`` once fewer than ``max_in_flight`` queries are on their way."""
+        if self._free_slots:
+            self._free_slots -= 1
+            then()
+        else:
+            self._slot_queue.append(then)
+
+    def _give_slot(self) -> None:
+        if self._slot_queue:
+            self.loop.call_soon(self._slot_queue.popleft())  # the slot passes on
+        else:
+            self._free_slots += 1
+
+    def run_until(self, done: Callable[[], bool]) -> None:
+        self.loop.run_until(done)
 
     def close(self) -> None:
         for pool in self._pools.values():
             pool.close()
         self._pools.clear()
+        self.loop.close()
+
+
+class _Lookup:
+    """One question on its way: the rate limit, a slot, the attempts (over TCP when the answer
+    is truncated), and the CNAMEs it leads through."""
+
+    __slots__ = ("attempt", "chain", "current", "done", "hops", "last", "query", "resolver",
+                 "server", "started")  # fmt: skip
+
+    def __init__(self, resolver: Resolver, query: Query, done: Callable[[Answer], None]) -> None:
+        self.resolver = resolver
+        self.query = query
+        self.done = done
+        self.current = query
+        self.chain: tuple[str, ...] = ()
+        self.hops = 0
+        self.attempt = 0
+        self.last: BaseException = TimeoutError()
+        self.started = resolver.clock()
+        self.server = resolver.routes.get(query.bucket, resolver.server)
+
+    def ask(self) -> None:
+        """Ask for :attr:`current` (the query, or where its CNAMEs led)."""
+        resolver = self.resolver
+        self.attempt = 0
+        wait = resolver._limiter.delay(self.query.bucket)
+        if wait:
+            resolver.loop.call_at(resolver.loop.time() + wait, self._queue)
+        else:
+            self._queue()
+
+    def _queue(self) -> None:
+        self.resolver._take_slot(self._send)
+
+    def _send(self) -> None:
+        resolver = self.resolver
+        resolver.stats.sent += 1
+        resolver.stats.retried += self.attempt > 0
+        pool = resolver._pool(self.server)
+        pool.exchange(prepare(self.current), resolver.timeout, self._reply)
+
+    def _reply(self, reply: wire.Reply | None, exc: BaseException | None) -> None:
+        resolver, server = self.resolver, self.server
+        try:
+            if exc is not None:
+                raise exc
+            assert reply is not None
+            if reply.flags & FLAG_TC:  # the whole answer only comes over TCP
+                resolver.stats.tcp += 1
+                reply = exchange_tcp(self.current, server, resolver.timeout)
+                if reply.flags & FLAG_TC:  # TCP has no size limit to excuse it
+                    cut = Answer(self.query, Status.ERROR, cname_chain=self.chain,
+                                 detail=f"{server} sent a truncated answer over TCP")  # fmt: skip
+                    return self._finish(cut)
+        except ConnectionRefusedError as refused:
+            return self._finish(failure(self.query, refused, server))
+        except (TimeoutError, OSError, EOFError) as lost:
+            self.last = lost
+            self.attempt += 1
+            if self.attempt < resolver.tries:
+                return self._send()  # the next attempt keeps the slot
+            return self._finish(failure(self.query, lost, server))
+        except Exception as broken:  # dnspython's FormError and friends: a broken answer
+            return self._finish(failure(self.query, broken, server))
+        result = read_reply(self.query, reply, self.chain, resolver.clock() - self.started)
+        if isinstance(result, Answer):
+            return self._finish(result)
+        resolver._give_slot()
+        self.chain = result.chain
+        self.hops += 1
+        looped = result.target in self.chain[:-1] or result.target == self.query.name
+        if looped or self.hops >= MAX_CNAME_HOPS:
+            detail = "CNAME loop or chain too long"
+            resolver._answered(self, Answer(self.query, Status.ERROR, cname_chain=self.chain,
+                                            detail=detail))  # fmt: skip
+            return None
+        self.current = Query(_absolute(result.target), self.query.rdtype, self.query.bucket)
+        self.ask()
+        return None
+
+    def _finish(self, answer: Answer) -> None:
+        resolver = self.resolver
+        resolver._give_slot()
+        resolver._answered(self, _timed(answer, resolver.clock() - self.started))
 
 
 def _absolute(name: str) -> str:
@@ -286,15 +342,46 @@ T = TypeVar("T")
 Steps = Generator[list[Query], list[Answer], T]
 
 
-async def drive(resolver: Resolver, core: Steps[T]) -> T:
+def drive(resolver: Resolver, core: Steps[T]) -> T:
     """Run a generator core: answer each batch it yields (concurrently) until it returns."""
-    try:
-        queries = next(core)
-        while True:
-            answers = await asyncio.gather(*(resolver.resolve(q) for q in queries))
-            queries = core.send(list(answers))
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
+    result: T = drive_all(resolver, [core])[0]
+    return result
+
+
+def drive_all(resolver: Resolver, cores: Sequence[Steps[Any]]) -> list[Any]:
+    """Run several generator cores side by side (each batch of each core concurrently, a core
+    going on as soon as its own batch is answered); their return values in order."""
+    results: list[Any] = [None] * len(cores)
+    running = len(cores)
+
+    def step(index: int, answers: list[Answer] | None) -> None:
+        nonlocal running
+        core = cores[index]
+        try:
+            queries = next(core) if answers is None else core.send(answers)
+        except StopIteration as stop:
+            results[index] = stop.value
+            running -= 1
+            return
+        batch: list[Answer | None] = [None] * len(queries)
+        left = [len(queries)]
+        if not queries:
+            resolver.loop.call_soon(lambda: step(index, []))
+            return
+        for position, query in enumerate(queries):
+
+            def got(answer: Answer, position: int = position) -> None:
+                batch[position] = answer
+                left[0] -= 1
+                if not left[0]:
+                    step(index, cast(list[Answer], batch))
+
+            resolver.resolve(query, got)
+
+    for index in range(len(cores)):
+        step(index, None)
+    resolver.run_until(lambda: running == 0)
+    return results
 
 
 if TYPE_CHECKING:  # a Protocol class costs a millisecond to create at every start
@@ -340,41 +427,26 @@ class FairQueue:
         return bool(self._turns)
 
 
-async def drive_incremental(resolver: Resolver, core: Incremental, workers: int = 64) -> None:
-    """Feed ``core`` every answer as it arrives, asking what it needs next each time."""
+def drive_incremental(resolver: Resolver, core: Incremental, workers: int = 64) -> None:
+    """Feed ``core`` every answer as it arrives, asking what it needs next each time; at most
+    ``workers`` queries on their way at once."""
     todo = FairQueue(core.next_queries())
-    idle: collections.deque[asyncio.Future[None]] = collections.deque()
     busy = 0
+    limit = max(1, workers)
 
-    def wake(count: int) -> None:
-        # As many idle workers as there is new work: waking all of them for every answer
-        # (64 coroutines, most finding nothing to do) cost more than the answer itself.
-        while count > 0 and idle:
-            waiter = idle.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                count -= 1
-
-    async def worker() -> None:
+    def start_more() -> None:
         nonlocal busy
-        while True:
-            if not todo:
-                if busy == 0:  # nothing queued and nothing on its way: all done
-                    wake(len(idle))
-                    return
-                waiter = asyncio.get_running_loop().create_future()
-                idle.append(waiter)
-                await waiter
-                continue
+        while todo and busy < limit:
             query = todo.popleft()
             busy += 1
-            try:
-                answer = await resolver.resolve(query)
-            finally:
-                busy -= 1
-            core.receive(query, answer)
-            more = core.next_queries()
-            todo.extend(more)
-            wake(len(more))
+            resolver.resolve(query, functools.partial(answered, query))
 
-    await asyncio.gather(*(worker() for _ in range(max(1, workers))))
+    def answered(query: Query, answer: Answer) -> None:
+        nonlocal busy
+        busy -= 1
+        core.receive(query, answer)
+        todo.extend(core.next_queries())
+        start_more()
+
+    start_more()
+    resolver.run_until(lambda: busy == 0 and not todo)

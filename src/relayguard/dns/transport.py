@@ -13,16 +13,16 @@ decides about retries. Everything the server sends is bounded before it reaches 
 
 from __future__ import annotations
 
-import asyncio
-import heapq
 import os
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 from relayguard.dns import wire
 from relayguard.dns._events import Answer, Query, Status
+from relayguard.dns.loop import Loop
 
 # 1232 bytes: the EDNS buffer size DNS Flag Day 2020 settled on (no IP fragmentation).
 EDNS_PAYLOAD = wire.EDNS_PAYLOAD
@@ -65,28 +65,58 @@ def prepare(query: Query) -> Outgoing:
     return Outgoing(query, None, _dnspython.make_request(query))
 
 
-_Pending = tuple["asyncio.Future[wire.Reply]", Outgoing]
+Done = Callable[["wire.Reply | None", "BaseException | None"], None]
+"""Called once per attempt: with the reply, or with the error that ended the attempt
+(TimeoutError, an OSError such as ConnectionRefusedError for "port unreachable")."""
 
 
-class _Channel(asyncio.DatagramProtocol):
-    def __init__(self) -> None:
-        self.transport: asyncio.DatagramTransport | None = None
-        self.pending: dict[int, _Pending] = {}
+class _Attempt:
+    __slots__ = ("channel", "done", "outgoing", "qid")
+
+    def __init__(self, channel: _Channel, qid: int, outgoing: Outgoing, done: Done) -> None:
+        self.channel = channel
+        self.qid = qid
+        self.outgoing = outgoing
+        self.done = done
+
+    def fail(self, exc: BaseException) -> None:
+        """End the attempt with ``exc`` unless it has ended already."""
+        if self.channel.pending.get(self.qid) is self:
+            del self.channel.pending[self.qid]
+            self.done(None, exc)
+
+    def expire(self) -> None:
+        self.fail(TimeoutError())
+
+
+class _Channel:
+    """One connected UDP socket and the attempts waiting on it, by query id."""
+
+    def __init__(self, sock: socket.socket | None = None) -> None:
+        self.sock = sock
+        self.pending: dict[int, _Attempt] = {}
         self.closed = False
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.DatagramTransport, transport)
+    def readable(self) -> None:
+        assert self.sock is not None
+        while True:
+            try:
+                data = self.sock.recv(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self.error_received(exc)
+                return
+            self.datagram_received(data)
 
-    def datagram_received(self, data: bytes, addr: Any) -> None:
+    def datagram_received(self, data: bytes) -> None:
         if len(data) < 12:
             return
         qid = int.from_bytes(data[:2], "big")
-        entry = self.pending.get(qid)
-        if entry is None:
+        attempt = self.pending.get(qid)
+        if attempt is None:
             return
-        future, outgoing = entry
-        if future.done():
-            return
+        outgoing = attempt.outgoing
         if outgoing.question is not None:
             try:
                 reply = wire.parse_reply(data, qid, outgoing.question, outgoing.query.name)
@@ -95,59 +125,20 @@ class _Channel(asyncio.DatagramProtocol):
         else:
             reply = _read_with_dnspython(data, outgoing, qid)
         if reply is not None:  # else garbage or another question: keep waiting
-            future.set_result(reply)
+            del self.pending[qid]
+            attempt.done(reply, None)
 
-    def error_received(self, exc: Exception) -> None:
+    def error_received(self, exc: BaseException) -> None:
         # A connected UDP socket learns "port unreachable" without knowing which query
         # caused it: every query waiting on this socket fails with it.
-        for future, _ in self.pending.values():
-            if not future.done():
-                future.set_exception(exc)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self.error_received(exc or ConnectionError("socket closed"))
+        for attempt in list(self.pending.values()):
+            attempt.fail(exc)
 
 
 def _read_with_dnspython(data: bytes, outgoing: Outgoing, qid: int) -> wire.Reply | None:
     from relayguard.dns import _dnspython
 
     return _dnspython.read_datagram(data, outgoing.query, qid, outgoing.request)
-
-
-class _Deadlines:
-    """The timeouts of every attempt on one timer: a heap of deadlines, and the timer set for
-    the earliest one still waiting (a timer per attempt costs more than the query)."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self._heap: list[tuple[float, int, asyncio.Future[wire.Reply]]] = []
-        self._added = 0
-        self._armed: float | None = None
-
-    def add(self, deadline: float, future: asyncio.Future[wire.Reply]) -> None:
-        self._added += 1
-        heapq.heappush(self._heap, (deadline, self._added, future))
-        if self._armed is None or deadline < self._armed:
-            self._arm(deadline)
-
-    def _arm(self, when: float) -> None:
-        self._armed = when
-        self.loop.call_at(when, self._fire, when)
-
-    def _fire(self, when: float) -> None:
-        if when != self._armed:
-            return  # superseded by an earlier deadline
-        self._armed = None
-        # asyncio may run a timer a clock tick early
-        now = self.loop.time() + 0.001
-        heap = self._heap
-        while heap and (heap[0][0] <= now or heap[0][2].done()):
-            future = heapq.heappop(heap)[2]
-            if not future.done():
-                future.set_exception(TimeoutError())
-        if heap:
-            self._arm(heap[0][0])
 
 
 class _Ids:
@@ -166,15 +157,14 @@ _IDS = _Ids()
 
 
 class UdpPool:
-    """Queries to one server over a few connected UDP sockets."""
+    """Queries to one server over a few connected UDP sockets, on ``loop``."""
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Server, loop: Loop) -> None:
         self.server = server
+        self.loop = loop
         self._channels: list[_Channel] = []
         self._next = 0
-        self._opening: asyncio.Lock | None = None
-        self._deadlines: _Deadlines | None = None
-        self._outbox: list[tuple[_Channel, bytes, asyncio.Future[wire.Reply]]] = []
+        self._outbox: list[tuple[_Attempt, bytes]] = []
 
     def _socket(self) -> socket.socket:
         """A UDP socket connected to the server (its address is numeric: no name lookup)."""
@@ -188,27 +178,25 @@ class UdpPool:
             raise
         return sock
 
-    async def _open_channel(self) -> _Channel:
-        if self._opening is None:
-            self._opening = asyncio.Lock()
-        async with self._opening:
-            self._channels = [c for c in self._channels if not c.closed]
-            if len(self._channels) < POOL_SIZE:
-                loop = asyncio.get_running_loop()
-                _, channel = await loop.create_datagram_endpoint(_Channel, sock=self._socket())
-                self._channels.append(channel)
-                return channel
-        self._next = (self._next + 1) % len(self._channels)
+    def _channel(self) -> _Channel:
+        if len(self._channels) < POOL_SIZE:
+            channel = _Channel(self._socket())
+            assert channel.sock is not None
+            self.loop.add_reader(channel.sock, channel.readable)
+            self._channels.append(channel)
+            return channel
+        self._next = (self._next + 1) % POOL_SIZE
         return self._channels[self._next]
 
-    async def exchange(self, outgoing: Outgoing, timeout: float) -> wire.Reply:
-        """One attempt: the reply, or TimeoutError / OSError."""
-        channel = None
-        if len(self._channels) == POOL_SIZE:  # the usual case: the pool is open
-            self._next = (self._next + 1) % POOL_SIZE
-            channel = self._channels[self._next]
-        if channel is None or channel.closed:
-            channel = await self._open_channel()
+    def exchange(self, outgoing: Outgoing, timeout: float, done: Done) -> None:
+        """One attempt: ``done`` is called with the reply, or with the error that ended it
+        (TimeoutError after ``timeout`` seconds, an OSError), never before this returns."""
+        try:
+            channel = self._channel()
+        except OSError as exc:
+            failed: BaseException = exc
+            self.loop.call_soon(lambda: done(None, failed))
+            return
         pending = channel.pending
         qid = _IDS.next()
         while qid in pending:
@@ -218,44 +206,39 @@ class UdpPool:
         else:
             outgoing.request.id = qid
             packet = outgoing.request.to_wire()
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[wire.Reply] = loop.create_future()
-        pending[qid] = (future, outgoing)
-        deadlines = self._deadlines
-        if deadlines is None or deadlines.loop is not loop:
-            deadlines = self._deadlines = _Deadlines(loop)
-        deadlines.add(loop.time() + timeout, future)
-        self._outbox.append((channel, packet, future))
+        attempt = pending[qid] = _Attempt(channel, qid, outgoing, done)
+        self.loop.call_at(self.loop.time() + timeout, attempt.expire)
+        self._outbox.append((attempt, packet))
         if len(self._outbox) == 1:
-            loop.call_soon(self._flush)
-        try:
-            return await future
-        finally:
-            pending.pop(qid, None)
+            self.loop.call_soon(self._flush)
 
     def _flush(self) -> None:
-        # The queries of one turn of the event loop leave together, after the replies of that
-        # turn are read: the server wakes once for the lot, not once per query.
+        # The queries of one turn of the loop leave together, after the replies of that turn
+        # are read: the server wakes once for the lot, not once per query.
         outbox, self._outbox = self._outbox, []
-        for channel, packet, future in outbox:
+        for attempt, packet in outbox:
+            sock = attempt.channel.sock
             try:
-                assert channel.transport is not None
-                channel.transport.sendto(packet)
-            except Exception as exc:  # that query's attempt fails with it, as if sent at once
-                if not future.done():
-                    future.set_exception(exc)
+                assert sock is not None
+                sock.send(packet)
+            except OSError as exc:  # that query's attempt fails with it, as if sent at once
+                attempt.fail(exc)
 
     def close(self) -> None:
         for channel in self._channels:
-            if channel.transport is not None:
-                channel.transport.close()
+            if channel.sock is not None:
+                self.loop.remove_reader(channel.sock)
+                channel.sock.close()
+            channel.closed = True
         self._channels = []
 
 
-async def exchange_tcp(query: Query, server: Server, timeout: float) -> wire.Reply:
+def exchange_tcp(query: Query, server: Server, timeout: float) -> wire.Reply:
+    """The whole answer over TCP, after a truncated one; it blocks the loop (at most
+    ``timeout``), which only answers too big for a datagram ever cost."""
     from relayguard.dns import _dnspython
 
-    return await _dnspython.exchange_tcp(query, server.host, server.port, timeout)
+    return _dnspython.exchange_tcp(query, server.host, server.port, timeout)
 
 
 # --- reading an answer ------------------------------------------------------------------------
