@@ -427,6 +427,10 @@ def test_targets_file_errors_name_the_line(relayguard: Any, tmp_path: Any) -> No
     run = relayguard("dnsbl", "--resolver", "127.0.0.1:9", "--targets-file", str(targets))
     assert run.err == (f"relayguard: error: --targets-file {targets} line 2: 'fe80::1%eth0': "
                        "zone ids are link-local: not on block lists\n")  # fmt: skip
+    targets.write_text("# only a comment\n\n")
+    run = relayguard("dnsbl", "--resolver", "127.0.0.1:9", "--targets-file", str(targets))
+    assert (run.code, run.err) == (3, f"relayguard: usage error: --targets-file {targets} holds "
+                                      "no target (try 'relayguard dnsbl --help')\n")  # fmt: skip
 
 
 def test_targets_file_over_16_mib_is_refused_not_cut(relayguard: Any, tmp_path: Any) -> None:

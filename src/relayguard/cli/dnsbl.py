@@ -176,6 +176,9 @@ def dnsbl(
         notes += [f"--from-postfix: skipped {why}" for why in found.skipped]
         helo = helo or found.helo
     if not words:
+        if targets_file and not (targets or from_postfix):
+            shown = clean(str(targets_file), 200)
+            raise click.UsageError(f"--targets-file {shown} holds no target")
         raise click.UsageError("name a TARGET, --targets-file or --from-postfix")
     parsed: list[Target] = parse_targets(words, origins)
     helo_name = normalize_domain(helo, what="a HELO name") if helo else None

@@ -164,6 +164,11 @@ def parse_key(selector: str, record: str, origin: str) -> Key:
     return key
 
 
+def _strength(key: Key) -> tuple[bool, bool, int]:
+    """Orders keys weakest first: unusable, revoked, then by size (ed25519 counts as strong)."""
+    return (key.error is None, not key.revoked, key.bits if key.bits is not None else 1 << 30)
+
+
 def selectors_from_message(text: str) -> list[tuple[str, str]]:
     """(d=, s=) of every DKIM-Signature header in a message's header block."""
     head = text.replace("\r\n", "\n").split("\n\n", 1)[0]
@@ -210,7 +215,10 @@ def check(domain: str, chosen: list[tuple[str, str]]) -> Steps:
                 result.missing.append(Missing(selector, origin, answer.status.value, dangling))
             continue
         keys = [r for r in answer.records if "p=" in r.replace(" ", "")]
-        key = parse_key(selector, keys[0] if keys else answer.records[0], origin)
+        # Several key records at one name: a verifier may take any of them, so the weakest
+        # is the one that counts (the records come in no fixed order).
+        key = min((parse_key(selector, r, origin) for r in keys or answer.records[:1]),
+                  key=_strength)  # fmt: skip
         key.cname = answer.cname_chain
         key.records = len(keys)
         result.keys.append(key)

@@ -257,10 +257,20 @@ class DomainReport:
         }  # fmt: skip
 
 
+# SPF results from the most to the least a forger can wish for.
+_FORGER_ORDER = ("pass", "neutral", "none", "softfail", "fail")
+
+
 def build(report: DomainReport) -> DomainReport:
     enforced = report.dmarc.policy in ("quarantine", "reject")
     found = spf_findings(report.domain, report.spf, report.spf_ips, report.mx, enforced,
                          report.spf_probes)  # fmt: skip
+    if report.spf.result in _FORGER_ORDER:
+        # spf.result is what a forger's address gets; the audit cannot follow a term that
+        # depends on the client address (exists:%{i}...), the probes' real addresses can
+        results = [report.spf.result, *(p.result for p in report.spf_probes)]
+        report.spf.result = min((r for r in results if r in _FORGER_ORDER),
+                                key=_FORGER_ORDER.index)  # fmt: skip
     found += dmarc_findings(report.domain, report.dmarc)
     found += dkim_findings(report.domain, report.dkim)
     found += mx_findings(report.domain, report.mx)
