@@ -1,3 +1,3 @@
-from relayguard.cli import run
+from relayguard import run
 
 run()

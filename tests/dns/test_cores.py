@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import re
 from typing import Any
 
 import pytest
@@ -185,9 +186,16 @@ def test_resolver_addresses(text: str, shown: str) -> None:
     assert str(parse_server(text)) == shown
 
 
-@pytest.mark.parametrize("text", ["dns.google", "127.0.0.1:0", "127.0.0.1:99999", "[::1", "1.2.3"])
-def test_bad_resolver_addresses(text: str) -> None:
-    with pytest.raises(ResolverConfigError):
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [("dns.google", "is not an IP address"), ("127.0.0.1:0", "the port must be 1 to 65535"),
+     ("127.0.0.1:99999", "the port must be 1 to 65535"), ("[::1", "want IP, IP:PORT"),
+     ("1.2.3", "is not an IP address"), ("0.0.0.0", "not an address a resolver can have"),
+     ("[::]:53", "not an address a resolver can have"),
+     ("224.0.0.251", "not an address a resolver can have")],
+)  # fmt: skip
+def test_bad_resolver_addresses(text: str, why: str) -> None:
+    with pytest.raises(ResolverConfigError, match=re.escape(why)):
         parse_server(text)
 
 

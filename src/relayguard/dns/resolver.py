@@ -84,6 +84,8 @@ def parse_server(text: str, what: str = "--resolver") -> Server:
         ) from None
     if not port.isdigit() or not 1 <= int(port) <= 65535:
         raise ResolverConfigError(f"{what} {text[:60]!r}: the port must be 1 to 65535")
+    if address.is_unspecified or address.is_multicast:
+        raise ResolverConfigError(f"{what} {text[:60]!r}: not an address a resolver can have")
     return Server(str(address), int(port))
 
 
