@@ -237,8 +237,8 @@ class _Lookup:
     """One question on its way: the rate limit, a slot, the attempts (over TCP when the answer
     is truncated), and the CNAMEs it leads through."""
 
-    __slots__ = ("attempt", "chain", "current", "done", "hops", "last", "query", "resolver",
-                 "server", "started")  # fmt: skip
+    __slots__ = ("attempt", "chain", "current", "done", "hops", "query", "resolver", "server",
+                 "started")  # fmt: skip
 
     def __init__(self, resolver: Resolver, query: Query, done: Callable[[Answer], None]) -> None:
         self.resolver = resolver
@@ -248,7 +248,6 @@ class _Lookup:
         self.chain: tuple[str, ...] = ()
         self.hops = 0
         self.attempt = 0
-        self.last: BaseException = TimeoutError()
         self.started = resolver.clock()
         self.server = resolver.routes.get(query.bucket, resolver.server)
 
@@ -288,7 +287,6 @@ class _Lookup:
         except ConnectionRefusedError as refused:
             return self._finish(failure(self.query, refused, server))
         except (TimeoutError, OSError, EOFError) as lost:
-            self.last = lost
             self.attempt += 1
             if self.attempt < resolver.tries:
                 return self._send()  # the next attempt keeps the slot
