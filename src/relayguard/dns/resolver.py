@@ -4,7 +4,7 @@ The server is never guessed silently: it is ``--resolver``, else ``$RELAYGUARD_R
 the first ``nameserver`` of /etc/resolv.conf, and the report always says which one and where it
 came from. Block lists refuse public resolvers (DNSBL.md s.0 rule 4), so a public one is flagged.
 
-The decision cores run through :func:`drive` and :func:`drive_all` (generator cores: each yields
+The decision cores run through :func:`drive_all` (generator cores: each yields
 a batch of queries and is sent their answers) or :func:`drive_incremental` (a core with
 ``next_queries()`` and ``receive()``, fed as each answer arrives, for the thousands of queries of
 a fleet check), all on the resolver's :class:`~relayguard.dns.loop.Loop`.
@@ -342,12 +342,6 @@ T = TypeVar("T")
 Steps = Generator[list[Query], list[Answer], T]
 
 
-def drive(resolver: Resolver, core: Steps[T]) -> T:
-    """Run a generator core: answer each batch it yields (concurrently) until it returns."""
-    result: T = drive_all(resolver, [core])[0]
-    return result
-
-
 def drive_all(resolver: Resolver, cores: Sequence[Steps[Any]]) -> list[Any]:
     """Run several generator cores side by side (each batch of each core concurrently, a core
     going on as soon as its own batch is answered); their return values in order."""
@@ -363,11 +357,11 @@ def drive_all(resolver: Resolver, cores: Sequence[Steps[Any]]) -> list[Any]:
             results[index] = stop.value
             running -= 1
             return
-        batch: list[Answer | None] = [None] * len(queries)
-        left = [len(queries)]
         if not queries:
             resolver.loop.call_soon(lambda: step(index, []))
             return
+        batch: list[Answer | None] = [None] * len(queries)
+        left = [len(queries)]  # answers still to come (a list: the closures below change it)
         for position, query in enumerate(queries):
 
             def got(answer: Answer, position: int = position) -> None:

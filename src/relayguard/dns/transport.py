@@ -95,7 +95,6 @@ class _Channel:
     def __init__(self, sock: socket.socket | None = None) -> None:
         self.sock = sock
         self.pending: dict[int, _Attempt] = {}
-        self.closed = False
 
     def readable(self) -> None:
         assert self.sock is not None
@@ -229,7 +228,6 @@ class UdpPool:
             if channel.sock is not None:
                 self.loop.remove_reader(channel.sock)
                 channel.sock.close()
-            channel.closed = True
         self._channels = []
 
 

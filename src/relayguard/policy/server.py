@@ -280,14 +280,14 @@ class PolicyServer:
         """Listen on ``listener`` (made by the supervisor of several workers), else on a new one
         for ``listen`` or the config's; :class:`InputError` (one line) when it cannot be used."""
         self._loop = loop = asyncio.get_running_loop()
-        if listener is not None and listener.shared:
-            self._acceptor = _SharedAcceptor(loop, listener.sock, lambda: _Client(self), self._emit)
-            self._schedule_sweep()
-            return
         if listener is None:
             listener = self._listener = open_listener(self.config, listen)
         try:
-            if listener.unix:
+            if listener.shared:
+                self._acceptor = _SharedAcceptor(
+                    loop, listener.sock, lambda: _Client(self), self._emit
+                )
+            elif listener.unix:
                 self._server = await loop.create_unix_server(
                     lambda: _Client(self), sock=listener.sock, backlog=BACKLOG
                 )
