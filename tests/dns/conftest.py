@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.dns.lab import DnsLab, free_udp_port, missing_commands
+from tests.dns.lab import DnsLab, missing_commands
 from tests.lab.fixtures import on_ci
+from tests.ports import free_port
 
 
 @pytest.fixture(autouse=True)
@@ -23,7 +24,7 @@ def no_system_resolver(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RELAYGUARD_RESOLVER", f"127.0.0.1:{DEAD_PORT}")
 
 
-DEAD_PORT = free_udp_port()
+DEAD_PORT = free_port(udp=True)
 
 
 @pytest.fixture(scope="session")

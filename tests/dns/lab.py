@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.ports import free_port
+
 REQUIRED = ("nsd", "nsd-checkconf", "openssl")
 BENCH_LISTS = 20
 LONG_SPF = "v=spf1 " + " ".join(f"ip4:10.0.{n}.0/24" for n in range(200)) + " -all"
@@ -43,20 +45,6 @@ def missing_commands() -> list[str]:
 
 def _command(name: str) -> str:
     return shutil.which(name) or str(Path("/usr/sbin", name))
-
-
-def free_udp_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1 right now."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("127.0.0.1", 0))
-            port: int = udp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            return port
 
 
 def _txt(text: str) -> str:
@@ -301,7 +289,7 @@ class DnsLab:
         }
 
     def start(self) -> None:
-        self.port = free_udp_port()
+        self.port = free_port(udp=True)
         config = [
             "server:", f"    ip-address: 127.0.0.1@{self.port}", f"    port: {self.port}",
             "    server-count: 1", '    username: ""', '    chroot: ""',
@@ -326,7 +314,7 @@ class DnsLab:
         self._wait_until_answering()
 
     def _start_blackhole(self) -> None:
-        self.blackhole_port = free_udp_port()
+        self.blackhole_port = free_port(udp=True)
         udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         udp.bind(("127.0.0.1", self.blackhole_port))  # never read: queries are dropped
         tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

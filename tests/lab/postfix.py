@@ -29,6 +29,7 @@ from tests.lab import config
 from tests.lab.client import Session, Transcript
 from tests.lab.config import Layout
 from tests.lab.sink import SinkMessage, SmtpSink
+from tests.ports import free_port
 
 _SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
 REQUIRED_COMMANDS = ("postfix", "postconf", "postqueue", "postsuper", "postalias", "saslpasswd2")
@@ -44,14 +45,6 @@ def command(name: str) -> str | None:
 
 def missing_commands() -> list[str]:
     return [name for name in REQUIRED_COMMANDS if command(name) is None]
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _write(path: Path, text: str, mode: int = 0o644) -> None:

@@ -14,8 +14,9 @@ from tests.lab import scenarios
 from tests.lab.client import Session, Transcript
 from tests.lab.config import TESTER_ADDRESS
 from tests.lab.fixtures import gate
-from tests.lab.postfix import MailLab, free_port
+from tests.lab.postfix import MailLab
 from tests.lab.sink import SmtpSink
+from tests.ports import free_port
 
 DENIED = "554 5.7.1 <user@external.example>: Relay access denied"
 QUEUED = "250 2.1.5 Ok"

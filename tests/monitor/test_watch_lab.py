@@ -19,7 +19,8 @@ import pytest
 
 from tests.lab import scenarios
 from tests.lab.config import USERS
-from tests.lab.postfix import MailLab, free_port
+from tests.lab.postfix import MailLab
+from tests.ports import free_port
 
 RELAYGUARD = str(Path(sys.executable).parent / "relayguard")
 PYTHON = "/usr/bin/python3"  # not the venv's: user nobody may not reach it

@@ -16,18 +16,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.ports import free_port
+
 PASSWORD = "s3cret-policy-pass"
 _SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/bin", "/usr/sbin"])
 
 
 def redis_missing() -> list[str]:
     return [c for c in ("redis-server", "openssl") if shutil.which(c, path=_SEARCH_PATH) is None]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _make_certificates(where: Path) -> None:
@@ -58,7 +54,7 @@ def _make_certificates(where: Path) -> None:
 class RedisServer:
     def __init__(self, *, tls: bool = False) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="relayguard-redis-"))
-        self.port = _free_port()
+        self.port = free_port()
         self.tls = tls
         self.process: subprocess.Popen[bytes] | None = None
         if tls:

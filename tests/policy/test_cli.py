@@ -21,6 +21,7 @@ from relayguard.cli.policy import policy, window_text
 from relayguard.policy.limiter import Limit
 from relayguard.policy.rules import parse_window
 from relayguard.policy.stores import SqliteStore
+from tests.ports import free_port
 
 cli_policy = importlib.import_module("relayguard.cli.policy")  # the module, not the group
 FAR = 4_102_444_800.0  # 2100-01-01T00:00:00Z: a state that is live whenever the test runs
@@ -247,12 +248,6 @@ def test_remaining_allowance_is_shown(tmp_path: Path) -> None:
     assert out.splitlines()[1].startswith("  rule msgs: 5/hour: 3 of 5 left now, all back at ")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_serve_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
     config = tmp_path / "relayguard.toml"
     config.write_text(
@@ -261,7 +256,7 @@ def test_serve_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
         "[[policy.rules]]\n"
         'key = "sasl_username"\ncount = "messages"\nwindows = ["1/hour"]\naction = "REJECT"\n'
     )
-    port = _free_port()
+    port = free_port()
     code = "import sys; from relayguard.cli.policy import policy; policy(sys.argv[1:])"
     args = ["serve", "--config", str(config), "--listen", f"127.0.0.1:{port}"]
     proc = subprocess.Popen(

@@ -18,8 +18,8 @@ from relayguard.policy.stores import MemoryStore, StoreError, open_store
 from relayguard.policy.stores.base import Check
 from relayguard.policy.stores.redis import RedisStore, redis_options
 from tests.policy.redis_server import PASSWORD, RedisServer
-from tests.policy.serve import free_port
 from tests.policy.test_server import EXPECTED_REPLIES, EXPECTED_STATES, refunds_across_stages
+from tests.ports import free_port
 
 T0 = 1_700_000_000.0
 WINDOW_SETS = [

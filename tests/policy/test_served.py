@@ -127,7 +127,7 @@ def _metrics(port: int) -> dict[str, float]:
 def test_sighup_reloads_rules_and_metrics_count_everything(tmp_path: Path) -> None:
     import signal
 
-    from tests.policy.serve import free_port
+    from tests.ports import free_port
 
     metrics_port = free_port()
     store = f"sqlite:{tmp_path / 'p.db'}"

@@ -12,8 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-from tests.policy.serve import Client, Served, free_port, request, write_config
+from tests.policy.serve import Client, Served, request, write_config
 from tests.policy.test_served import DEFERRED, DUNNO, _metrics, _rules
+from tests.ports import free_port
 
 _CODE = "import sys; from relayguard.cli import main; sys.exit(main(sys.argv[1:]))"
 

@@ -19,7 +19,7 @@ from types import TracebackType
 import pytest
 
 from tests.lab.fixtures import gate, on_ci
-from tests.lab.postfix import free_port
+from tests.ports import free_port
 
 PCAP_HEADER = 24
 

@@ -17,8 +17,9 @@ from relayguard.config import Config
 from relayguard.wire import ids
 from tests.lab import scenarios
 from tests.lab.client import message
-from tests.lab.postfix import MailLab, free_port
+from tests.lab.postfix import MailLab
 from tests.lab.sink import SmtpSink
+from tests.ports import free_port
 from tests.wire.capture import Tcpdump
 from tests.wire.suricata import run_suricata
 
